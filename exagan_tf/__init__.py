@@ -1,0 +1,11 @@
+"""exagan-tf: deep generative models for cosmology and particle physics in Keras 3 / TensorFlow 2.
+
+Importing the package applies the measured runtime defaults of :mod:`exagan_tf.runtime` (oneDNN
+on, quiet C++ logs) unless the user's environment already sets them.
+"""
+
+from exagan_tf.runtime import configure_environment
+
+configure_environment()
+
+__version__ = "0.1.0"

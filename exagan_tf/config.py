@@ -1,0 +1,227 @@
+"""Configuration: YAML tags (with anchors and merge keys) -> validated, frozen dataclasses.
+
+Each system has one YAML file in ``experiments/`` whose top-level keys are *tags* (``base``,
+``demo``, ...). A tag is a mapping of hyperparameters under the original codes' names. Tags can
+share values with YAML anchors and merge keys::
+
+    base: &base
+      img_dim: 128
+    demo:
+      <<: *base
+      img_dim: 64
+
+Loading a tag gives a frozen dataclass; an unknown tag, an unknown or mistyped key, or a value of
+the wrong type is a :class:`~exagan_tf.errors.UserError` naming the key, the tag and the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from exagan_tf.errors import UserError
+
+EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
+
+T = TypeVar("T")
+
+
+def read_tags(path: str | Path) -> dict[str, dict]:
+    """Read a YAML experiments file and return its tags (mappings only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such config file")
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise UserError(f"{path}:{where} not valid YAML ({getattr(err, 'problem', err)})") from None
+    if not isinstance(doc, dict):
+        raise UserError(f"{path}: expected a mapping of config tags at the top level")
+    return {k: v for k, v in doc.items() if isinstance(v, dict) and not str(k).startswith(".")}
+
+
+def _check_type(value: Any, hint: Any) -> bool:
+    """Whether ``value`` fits the type ``hint`` (the subset of typing used by config classes)."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_check_type(value, h) for h in typing.get_args(hint))
+    if origin is typing.Literal:
+        return value in typing.get_args(hint)
+    if hint is type(None):
+        return value is None
+    if origin in (tuple, list):
+        args = typing.get_args(hint)
+        if not isinstance(value, (list, tuple)):
+            return False
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return len(value) == len(args) and all(map(_check_type, value, args))
+        return all(_check_type(v, args[0]) for v in value) if args else True
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _describe(hint: Any) -> str:
+    return str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
+
+
+def build_config(cls: type[T], values: dict, tag: str, path: str | Path) -> T:
+    """Validate ``values`` against the dataclass ``cls`` and return an instance."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in values:
+        if key not in fields:
+            close = [f for f in fields if f.lower() == str(key).lower()]
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise UserError(f"{path}: tag '{tag}': unknown key '{key}'{hint}")
+    kwargs = {}
+    for name, field in fields.items():
+        if name in values:
+            value = values[name]
+            if not _check_type(value, hints[name]):
+                raise UserError(
+                    f"{path}: tag '{tag}': key '{name}' = {value!r} "
+                    f"is not a {_describe(hints[name])}"
+                )
+            if isinstance(value, list):
+                value = tuple(value)
+            if hints[name] is float and isinstance(value, int):
+                value = float(value)
+            kwargs[name] = value
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            raise UserError(f"{path}: tag '{tag}': required key '{name}' is missing")
+    config = cls(**kwargs)
+    validate = getattr(config, "validate", None)
+    if validate is not None:
+        problem = validate()
+        if problem:
+            raise UserError(f"{path}: tag '{tag}': {problem}")
+    return config
+
+
+def load_config(cls: type[T], path: str | Path, tag: str) -> T:
+    """Load tag ``tag`` of the YAML file ``path`` as the frozen dataclass ``cls``."""
+    tags = read_tags(path)
+    if tag not in tags:
+        raise UserError(f"{path}: unknown config tag '{tag}' (known: {', '.join(sorted(tags))})")
+    return build_config(cls, tags[tag], tag, path)
+
+
+def config_to_dict(config) -> dict:
+    """Plain dict of a config dataclass (tuples as lists) for YAML/JSON output."""
+    out = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def config_from_dict(cls: type[T], values: dict, source: str) -> T:
+    """Rebuild a config from :func:`config_to_dict` output (e.g. a run's saved config)."""
+    return build_config(cls, values, "resolved", source)
+
+
+@dataclasses.dataclass(frozen=True)
+class DCGANConfig:
+    """ExaGAN DCGAN hyperparameters, under the original ``config.yaml`` names.
+
+    Keys from the original: dataname, img_dim, noise_vect_len, nlayers, convkern, convstride,
+    nconvfilters, ndeconvfilters, label_flip, batchsize, print_batch, checkpt_batch, cscale,
+    datascale, learn_rate ([G, D]), DG_update_ratio, Nepochs, datafmt, multichannel.
+    Added here (documented in experiments/exagan.yaml): datadir, linear_scaler, seed, n_eval,
+    best_after, keep_checkpoints, distribute, jit_compile.
+    """
+
+    dataname: str
+    img_dim: int
+    noise_vect_len: int
+    nlayers: int
+    convkern: int
+    convstride: int
+    nconvfilters: tuple[int, ...]
+    ndeconvfilters: tuple[int, ...]
+    label_flip: float
+    batchsize: int
+    print_batch: int
+    checkpt_batch: int
+    cscale: typing.Literal["lin", "log"]
+    datascale: float
+    learn_rate: tuple[float, float]
+    DG_update_ratio: int
+    Nepochs: int
+    datafmt: typing.Literal["channels_first", "channels_last", "auto"]
+    multichannel: bool
+    datadir: str = "data"
+    linear_scaler: float = 1000.0
+    seed: int = 0
+    n_eval: int = 1024
+    best_after: int = 30
+    keep_checkpoints: int = 2
+    distribute: typing.Literal["auto", "none", "mirrored"] = "auto"
+    jit_compile: bool = False
+
+    def validate(self) -> str | None:
+        """Return a one-line problem description, or None when the values are consistent."""
+        if len(self.nconvfilters) != self.nlayers:
+            return (
+                f"nconvfilters has {len(self.nconvfilters)} entries, "
+                f"expected nlayers={self.nlayers}"
+            )
+        if len(self.ndeconvfilters) != self.nlayers:
+            return (
+                f"ndeconvfilters has {len(self.ndeconvfilters)} entries, "
+                f"expected nlayers={self.nlayers}"
+            )
+        if self.ndeconvfilters[-1] != 1:
+            return (
+                f"ndeconvfilters must end with 1 (one image channel), got {self.ndeconvfilters[-1]}"
+            )
+        if self.img_dim % (self.convstride**self.nlayers):
+            return (
+                f"img_dim={self.img_dim} is not divisible by convstride**nlayers="
+                f"{self.convstride**self.nlayers}"
+            )
+        if not 0.0 <= self.label_flip < 0.5:
+            return f"label_flip={self.label_flip} must be in [0, 0.5)"
+        if self.DG_update_ratio < 2 or self.DG_update_ratio % 2:
+            return (
+                f"DG_update_ratio={self.DG_update_ratio} must be an even number >= 2 "
+                "(D trains DG_update_ratio//2 rounds of real then fake)"
+            )
+        for key in ("batchsize", "checkpt_batch", "print_batch", "Nepochs", "n_eval", "img_dim"):
+            if getattr(self, key) <= 0:
+                return f"{key}={getattr(self, key)} must be positive"
+        if self.datascale <= 0 or self.linear_scaler <= 0:
+            return "datascale and linear_scaler must be positive"
+        return None
+
+    @property
+    def g_lr(self) -> float:
+        """Generator learning rate (``learn_rate[0]`` in the original)."""
+        return self.learn_rate[0]
+
+    @property
+    def d_lr(self) -> float:
+        """Discriminator learning rate (``learn_rate[1]`` in the original)."""
+        return self.learn_rate[1]
+
+    @property
+    def nchannels(self) -> int:
+        """Channels the discriminator sees: 2 with multi-channel rescaling, else 1."""
+        return 2 if self.multichannel else 1
+
+
+def load_exagan(tag: str, path: str | Path | None = None) -> DCGANConfig:
+    """Load an ExaGAN tag from ``experiments/exagan.yaml`` (or ``path``)."""
+    return load_config(DCGANConfig, path or EXPERIMENTS_DIR / "exagan.yaml", tag)

@@ -1,0 +1,201 @@
+"""Training callbacks shared by every model family.
+
+``fit`` runs one Keras "epoch" per checkpoint period (``checkpt_batch`` steps), so at each epoch
+end the callbacks here, in list order: check the losses are finite (:class:`NaNGuard`), evaluate
+samples against validation data and write TensorBoard scalars and figures while keeping the best
+models by each metric (:class:`SampleMonitor`), and save the latest checkpoint for resuming
+(:class:`CheckpointSaver`). :class:`ProgressLog` prints losses, speed and time left every
+``print_batch`` steps.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from exagan_tf.fileio import write_json_atomic
+
+
+def save_weights_atomic(model: keras.Model, path: Path) -> None:
+    """``model.save_weights`` to a temporary file beside ``path``, then move it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".weights.h5", dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        model.save_weights(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_model_atomic(model: keras.Model, path: Path) -> None:
+    """``model.save`` (``.keras`` format) atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".keras", dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _step(model) -> int:
+    return int(model.step.numpy())
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stop training when a loss becomes NaN or infinite; later callbacks then save nothing."""
+
+    def __init__(self, logger: logging.Logger):
+        super().__init__()
+        self.logger = logger
+        self.bad: str | None = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        for key, value in (logs or {}).items():
+            if "loss" in key and not math.isfinite(float(value)):
+                self.bad = f"{key} became {float(value)} at step {_step(self.model)}"
+                self.model.stop_training = True
+                return
+
+
+class ProgressLog(keras.callbacks.Callback):
+    """Every ``every`` steps: losses, seconds per step, images per second and time left."""
+
+    def __init__(self, logger: logging.Logger, every: int, total_steps: int, batch_size: int):
+        super().__init__()
+        self.logger, self.every, self.total, self.batch_size = (
+            logger,
+            every,
+            total_steps,
+            batch_size,
+        )
+        self._t0 = self._s0 = None
+
+    def on_train_begin(self, logs=None):
+        self._t0, self._s0 = time.perf_counter(), _step(self.model)
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = _step(self.model)
+        if step % self.every and step != self.total:
+            return
+        elapsed = time.perf_counter() - self._t0
+        done = max(step - self._s0, 1)
+        per_step = elapsed / done
+        left = per_step * (self.total - step)
+        losses = " ".join(f"{k}={float(v):.4f}" for k, v in sorted((logs or {}).items()))
+        self.logger.info(
+            f"step {step}/{self.total} {losses} | {per_step:.3f} s/step "
+            f"{self.batch_size / per_step:.1f} img/s | "
+            f"left {time.strftime('%H:%M:%S', time.gmtime(left))}"
+        )
+
+
+class SampleMonitor(keras.callbacks.Callback):
+    """Judge samples against validation data each period; log to TensorBoard; keep the best.
+
+    Args:
+        sample_fn: ``n -> samples`` in the space the statistics expect (e.g. particle counts).
+        val_samples: held-out data in the same space.
+        stats_fn: ``(val, gen) -> dict`` of named statistics (lower is better for the keys in
+            ``best_keys``).
+        figure_fns: name -> ``(val, gen) -> matplotlib Figure`` for TensorBoard images.
+        writer: a ``tf.summary`` file writer.
+        models_dir: where ``<prefix>best_<key>.weights.h5`` files go.
+        save_models: name -> model to save when a statistic improves (e.g. {"g": generator}).
+        best_after: periods to wait before keeping best models (30 in the original ExaGAN).
+        best_state: name -> ``tf.Variable`` holding the best value so far (checkpointed, so a
+            resumed run remembers it).
+        period_steps: steps per period.
+    """
+
+    def __init__(
+        self,
+        sample_fn: Callable,
+        val_samples: np.ndarray,
+        stats_fn: Callable,
+        figure_fns: dict,
+        writer,
+        models_dir: Path,
+        save_models: dict,
+        best_after: int,
+        best_state: dict,
+        period_steps: int,
+        logger: logging.Logger,
+        guard: NaNGuard | None = None,
+    ):
+        super().__init__()
+        self.sample_fn, self.val, self.stats_fn = sample_fn, val_samples, stats_fn
+        self.figure_fns, self.writer, self.models_dir = figure_fns, writer, Path(models_dir)
+        self.save_models, self.best_after, self.best = save_models, best_after, best_state
+        self.period_steps, self.logger, self.guard = period_steps, logger, guard
+        self.last_stats: dict = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.guard is not None and self.guard.bad:
+            return
+        step = _step(self.model)
+        period = step // self.period_steps
+        gen = self.sample_fn(len(self.val))
+        stats = self.stats_fn(self.val, gen)
+        self.last_stats = stats
+        with self.writer.as_default(step=step):
+            for key, value in {**(logs or {}), **stats}.items():
+                tf.summary.scalar(key, float(value))
+            for name, make_figure in self.figure_fns.items():
+                from exagan_tf.core.plots import figure_to_array
+
+                tf.summary.image(name, figure_to_array(make_figure(self.val, gen))[None])
+        self.writer.flush()
+        kept = []
+        for key, var in self.best.items():
+            value = float(stats[key])
+            if period > self.best_after and value < float(var.numpy()):
+                var.assign(value)
+                for prefix, model in self.save_models.items():
+                    save_weights_atomic(model, self.models_dir / f"{prefix}_best_{key}.weights.h5")
+                write_json_atomic(
+                    self.models_dir / f"best_{key}.json",
+                    {"step": step, key: value, "stats": stats},
+                    overwrite=True,
+                )
+                kept.append(key)
+        shown = " ".join(f"{k}={float(v):.4g}" for k, v in stats.items())
+        self.logger.info(
+            f"checkpoint {period} (step {step}): {shown}"
+            + (f" | best {', '.join(kept)} kept" if kept else "")
+        )
+
+
+class CheckpointSaver(keras.callbacks.Callback):
+    """Save the latest training state (models, optimizers, best values) every period."""
+
+    def __init__(self, manager: tf.train.CheckpointManager, guard: NaNGuard | None = None):
+        super().__init__()
+        self.manager, self.guard = manager, guard
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.guard is not None and self.guard.bad:
+            return
+        self.manager.save(checkpoint_number=_step(self.model))
+
+
+def read_best(models_dir: Path, key: str) -> dict | None:
+    """The record written when the best model by ``key`` was last kept, or None."""
+    path = Path(models_dir) / f"best_{key}.json"
+    return json.loads(path.read_text()) if path.exists() else None

@@ -1,0 +1,168 @@
+"""``GAN(keras.Model)``: adversarial training with a custom ``train_step`` driven by ``model.fit``.
+
+One step follows the original ExaGAN loop:
+
+1. draw noise z and generate a fake batch with the generator in inference mode (the original
+   called ``generator.predict``);
+2. draw per-sample label flips: with probability ``label_flip`` a sample's real label becomes 0
+   and the fake label of the same index becomes 1;
+3. ``d_rounds`` times: one discriminator update on the real batch, then one on the fake batch;
+4. one generator update through the discriminator with target label 1 (only G's weights move).
+
+Real is labelled 1 and fake 0; losses are binary cross-entropy from logits. Randomness is
+stateless, seeded by (seed, step) and drawn for the global batch, each replica keeping its own
+rows: a run is reproducible from its seed, a resumed run continues the same random stream, and
+with synchronized batch norm a run on N replicas matches one device on the same global batch.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from exagan_tf.core.losses import bce_from_logits, mean_probability
+
+METRIC_NAMES = ("d_loss", "d_real_loss", "d_fake_loss", "g_loss", "d_real_prob", "d_fake_prob")
+
+
+def _replica_id() -> tf.Tensor:
+    ctx = tf.distribute.get_replica_context()
+    rid = ctx.replica_id_in_sync_group if ctx is not None else 0
+    return tf.cast(rid, tf.int64)
+
+
+def _num_replicas() -> int:
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+class GAN(keras.Model):
+    """A generator/discriminator pair trained adversarially.
+
+    Args:
+        generator: maps noise (batch, noise_dim) to images.
+        discriminator: maps images to one logit per image.
+        noise_dim: length of the noise vector.
+        label_flip: probability of swapping the real/fake labels of a sample.
+        d_rounds: rounds of (D on real, D on fake) per generator update
+            (``DG_update_ratio // 2`` in the original).
+        real_preprocess: optional layer applied to real images before the discriminator, the
+            counterpart of what the generator appends to its output (multi-channel rescaling).
+        seed: seed of the noise and label-flip streams.
+    """
+
+    def __init__(
+        self,
+        generator: keras.Model,
+        discriminator: keras.Model,
+        noise_dim: int,
+        label_flip: float = 0.0,
+        d_rounds: int = 1,
+        real_preprocess: keras.layers.Layer | None = None,
+        seed: int = 0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.noise_dim = int(noise_dim)
+        self.label_flip = float(label_flip)
+        self.d_rounds = int(d_rounds)
+        self.real_preprocess = real_preprocess
+        self.seed = int(seed)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in METRIC_NAMES}
+        self.built = True
+
+    def call(self, noise, training=False):
+        return self.generator(noise, training=training)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def compile(
+        self,
+        d_optimizer: keras.optimizers.Optimizer,
+        g_optimizer: keras.optimizers.Optimizer,
+        **kwargs,
+    ):
+        """Attach one optimizer per network and build their slots (inside the strategy scope)."""
+        super().compile(**kwargs)
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+        d_optimizer.build(self.discriminator.trainable_variables)
+        g_optimizer.build(self.generator.trainable_variables)
+
+    @property
+    def step(self) -> tf.Variable:
+        """Generator updates done so far: the run's global step."""
+        return self.g_optimizer.iterations
+
+    def _stream_seed(self, stream: int) -> tf.Tensor:
+        step = tf.cast(self.g_optimizer.iterations, tf.int64)
+        return tf.stack([tf.cast(self.seed, tf.int64), step * 8 + stream])
+
+    def _draw(self, sampler, batch: tf.Tensor, width: int, stream: int) -> tf.Tensor:
+        """Draw for the whole global batch and keep this replica's rows, so the random numbers
+        (and hence training) do not depend on how many replicas share the batch."""
+        replicas = _num_replicas()
+        rows = sampler((batch * replicas, width), self._stream_seed(stream))
+        start = tf.cast(_replica_id(), tf.int32) * batch
+        return rows[start : start + batch]
+
+    def sample_noise(self, batch: tf.Tensor, stream: int = 0) -> tf.Tensor:
+        """Standard-normal noise for ``batch`` images, seeded by (seed, step, stream)."""
+        return self._draw(tf.random.stateless_normal, batch, self.noise_dim, stream)
+
+    def _d_update(self, images, labels):
+        with tf.GradientTape() as tape:
+            logits = self.discriminator(images, training=True)
+            per_example = bce_from_logits(labels, logits)
+            loss = tf.nn.compute_average_loss(per_example)
+        grads = tape.gradient(loss, self.discriminator.trainable_variables)
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+        return tf.reduce_mean(per_example), mean_probability(logits)
+
+    def _g_update(self, noise):
+        """One generator step through the discriminator with target 'real'; D does not move."""
+        with tf.GradientTape() as tape:
+            logits = self.discriminator(self.generator(noise, training=True), training=True)
+            per_example = bce_from_logits(tf.ones_like(logits), logits)
+            loss = tf.nn.compute_average_loss(per_example)
+        grads = tape.gradient(loss, self.generator.trainable_variables)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        return tf.reduce_mean(per_example)
+
+    def train_step(self, real):
+        if isinstance(real, (tuple, list)):
+            real = real[0]
+        batch = tf.shape(real)[0]
+        noise = self.sample_noise(batch, stream=0)
+        fake = self.generator(noise, training=False)
+        flip = self._draw(tf.random.stateless_uniform, batch, 1, stream=1) < self.label_flip
+        real_labels = tf.where(flip, 0.0, 1.0)
+        fake_labels = 1.0 - real_labels
+        if self.real_preprocess is not None:
+            real = self.real_preprocess(real)
+
+        for _ in range(self.d_rounds):
+            d_real_loss, d_real_prob = self._d_update(real, real_labels)
+            d_fake_loss, d_fake_prob = self._d_update(fake, fake_labels)
+            self.trackers["d_real_loss"].update_state(d_real_loss)
+            self.trackers["d_fake_loss"].update_state(d_fake_loss)
+            self.trackers["d_loss"].update_state(0.5 * (d_real_loss + d_fake_loss))
+            self.trackers["d_real_prob"].update_state(d_real_prob)
+            self.trackers["d_fake_prob"].update_state(d_fake_prob)
+
+        self.trackers["g_loss"].update_state(self._g_update(noise))
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def generate(self, n: int, batch_size: int = 256, seed: int = 12345):
+        """Generate ``n`` images in inference mode with a fixed noise seed (NumPy array)."""
+        import numpy as np
+
+        rng = np.random.default_rng(seed)
+        out = []
+        for start in range(0, n, batch_size):
+            z = rng.standard_normal((min(batch_size, n - start), self.noise_dim)).astype("float32")
+            out.append(keras.ops.convert_to_numpy(self.generator(z, training=False)))
+        return np.concatenate(out, axis=0)

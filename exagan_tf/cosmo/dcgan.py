@@ -1,0 +1,135 @@
+"""ExaGAN DCGAN builders: discriminator, generator (with optional multi-channel rescaling), GAN.
+
+Architecture as in the original ExaGAN (``networks/GANbuild.py``):
+
+- discriminator: ``nlayers`` x [Conv2D(nconvfilters[i], convkern, convstride, 'same'),
+  BatchNorm(eps 1e-5, momentum 0.9, channel axis), LeakyReLU(0.2)], Flatten, Dense(1) -> logit;
+- generator: z -> Dense(f*f*2*ndeconvfilters[0]) -> BatchNorm -> ReLU -> reshape to
+  (f, f, 2*ndeconvfilters[0]) with f = img_dim / convstride**nlayers, then ``nlayers`` x
+  SameShapeConv2DTranspose(ndeconvfilters[i], convkern, convstride) with BatchNorm + ReLU after
+  all but the last, tanh after the last; with ``multichannel`` the MCR channel is appended;
+- initialisers: dense N(0, 0.02), conv TruncatedNormal(0, 0.02), transposed conv N(0, 0.02).
+
+One deliberate difference: the batch norm after the generator's dense layer normalises each
+dense feature (as the original does in channels_last). In channels_first the original applied it
+to a size-1 axis of a (batch, 1, features) tensor, a side effect of its noise shape; here the
+model is the same in both data formats.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from exagan_tf.config import DCGANConfig
+from exagan_tf.core.gan import GAN
+from exagan_tf.core.layers import MultiChannelRescale, SameShapeConv2DTranspose, channel_axis
+
+# synchronized: under a distribution strategy the batch statistics are those of the global batch,
+# as on the original single GPU; on one device it changes nothing.
+BN_KW = {"epsilon": 1e-5, "momentum": 0.9, "synchronized": True}
+LEAKY_SLOPE = 0.2
+
+
+def _inits():
+    return {
+        "dense": keras.initializers.RandomNormal(0.0, 0.02),
+        "conv": keras.initializers.TruncatedNormal(0.0, 0.02),
+        "tconv": keras.initializers.RandomNormal(0.0, 0.02),
+    }
+
+
+def image_shape(cfg: DCGANConfig, data_format: str, channels: int | None = None) -> tuple:
+    """Shape of one image without the batch axis, e.g. (2, 128, 128) for NCHW with MCR."""
+    c = cfg.nchannels if channels is None else channels
+    d = cfg.img_dim
+    return (c, d, d) if data_format == "channels_first" else (d, d, c)
+
+
+def build_discriminator(cfg: DCGANConfig, data_format: str) -> keras.Model:
+    """The DCGAN discriminator: images (with MCR: 2 channels) -> one logit per image."""
+    init = _inits()
+    axis = channel_axis(data_format)
+    x = inputs = keras.Input(image_shape(cfg, data_format), name="image")
+    for i, filters in enumerate(cfg.nconvfilters):
+        x = keras.layers.Conv2D(
+            filters,
+            cfg.convkern,
+            strides=cfg.convstride,
+            padding="same",
+            data_format=data_format,
+            kernel_initializer=init["conv"],
+            name=f"conv{i}",
+        )(x)
+        x = keras.layers.BatchNormalization(axis=axis, name=f"bn{i}", **BN_KW)(x)
+        x = keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"lrelu{i}")(x)
+    x = keras.layers.Flatten(data_format=data_format, name="flatten")(x)
+    logit = keras.layers.Dense(1, kernel_initializer=init["dense"], name="logit")(x)
+    return keras.Model(inputs, logit, name="discriminator")
+
+
+def build_generator(cfg: DCGANConfig, data_format: str) -> keras.Model:
+    """The DCGAN generator: noise (noise_vect_len,) -> images in s(x) space (+ MCR channel)."""
+    init = _inits()
+    axis = channel_axis(data_format)
+    fmap = cfg.img_dim // cfg.convstride**cfg.nlayers
+    width = 2 * cfg.ndeconvfilters[0]
+    z = keras.Input((cfg.noise_vect_len,), name="noise")
+    x = keras.layers.Dense(fmap * fmap * width, kernel_initializer=init["dense"], name="dense")(z)
+    x = keras.layers.BatchNormalization(axis=-1, name="bn_dense", **BN_KW)(x)
+    x = keras.layers.ReLU(name="relu_dense")(x)
+    shape = (width, fmap, fmap) if data_format == "channels_first" else (fmap, fmap, width)
+    x = keras.layers.Reshape(shape, name="reshape")(x)
+    for i, filters in enumerate(cfg.ndeconvfilters):
+        x = SameShapeConv2DTranspose(
+            filters,
+            cfg.convkern,
+            strides=cfg.convstride,
+            data_format=data_format,
+            kernel_initializer=init["tconv"],
+            name=f"tconv{i}",
+        )(x)
+        if i == cfg.nlayers - 1:
+            x = keras.layers.Activation("tanh", name="tanh")(x)
+        else:
+            x = keras.layers.BatchNormalization(axis=axis, name=f"bn{i}", **BN_KW)(x)
+            x = keras.layers.ReLU(name=f"relu{i}")(x)
+    if cfg.multichannel:
+        x = MultiChannelRescale(cfg.datascale, cfg.linear_scaler, data_format, name="mcr")(x)
+    return keras.Model(z, x, name="generator")
+
+
+def build_gan(cfg: DCGANConfig, data_format: str) -> GAN:
+    """The ExaGAN GAN, compiled with the original Adam(lr, beta_1=0.5) optimizers.
+
+    Call inside ``strategy.scope()`` when distributing: the optimizers' slots are built here.
+    """
+    keras.utils.set_random_seed(cfg.seed)
+    mcr = None
+    if cfg.multichannel:
+        mcr = MultiChannelRescale(cfg.datascale, cfg.linear_scaler, data_format, name="mcr_real")
+        # built now: under a distribution strategy fit() would otherwise try a symbolic build
+        mcr.build((None, *image_shape(cfg, data_format, channels=1)))
+    gan = GAN(
+        build_generator(cfg, data_format),
+        build_discriminator(cfg, data_format),
+        noise_dim=cfg.noise_vect_len,
+        label_flip=cfg.label_flip,
+        d_rounds=cfg.DG_update_ratio // 2,
+        real_preprocess=mcr,
+        seed=cfg.seed,
+    )
+    gan.compile(
+        d_optimizer=keras.optimizers.Adam(cfg.d_lr, beta_1=0.5),
+        g_optimizer=keras.optimizers.Adam(cfg.g_lr, beta_1=0.5),
+        jit_compile=cfg.jit_compile,
+    )
+    return gan
+
+
+def counts_from_generated(images, cfg: DCGANConfig, data_format: str):
+    """Particle counts (n, H, W) from generator output: first channel, inverse-transformed."""
+    import numpy as np
+
+    first = images[:, 0] if data_format == "channels_first" else images[..., 0]
+    s = np.clip(first.astype(np.float64), -1.0, 1.0 - 1e-6)
+    return cfg.datascale * (1.0 + s) / (1.0 - s)

@@ -1,0 +1,212 @@
+"""Train the ExaGAN DCGAN: ``python -m exagan_tf.train CONFIG RUN`` (``make train``).
+
+Writes ``expts/CONFIG/runRUN/``: the config, the command, ``train.log``, TensorBoard events in
+``logs/`` (losses, chisq, chisq_pspect and the better-behaved statistics; a grid of samples, the
+pixel histogram and the power spectrum against validation), the latest checkpoint in
+``checkpoints/`` every ``checkpt_batch`` steps, and the generator/discriminator with the best
+chisq and the best chisq_pspect in ``models/``. Running the same command again resumes from the
+last checkpoint; the same RUN with another config is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+from exagan_tf.errors import UserError, cli_errors
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m exagan_tf.train",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("config", help="config tag in the experiments file (e.g. base, demo)")
+    p.add_argument("run", help="run number or name: output goes to expts/CONFIG/runRUN")
+    p.add_argument(
+        "--config-file", default=None, help="experiments YAML (default experiments/exagan.yaml)"
+    )
+    p.add_argument(
+        "--expts", default="expts", help="root folder of run directories (default expts)"
+    )
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="stop after this many generator steps in total (default: Nepochs of data)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the resolved options and stop")
+    return p.parse_args(argv)
+
+
+def total_steps(cfg, n_train: int, max_steps: int | None) -> int:
+    """Generator steps for Nepochs passes over the training images (at least one step)."""
+    steps = cfg.Nepochs * max(n_train // cfg.batchsize, 1)
+    return min(steps, max_steps) if max_steps else steps
+
+
+@cli_errors
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from exagan_tf.config import config_to_dict, load_exagan
+
+    cfg = load_exagan(args.config, args.config_file)
+    if args.dry_run:
+        import yaml
+
+        print(yaml.safe_dump({args.config: config_to_dict(cfg)}, sort_keys=False), end="")
+        return 0
+    if args.max_steps is not None and args.max_steps < 1:
+        raise UserError(f"--max-steps={args.max_steps}: expected a positive number of steps")
+    return train(
+        cfg,
+        args.config,
+        args.run,
+        Path(args.expts),
+        args.max_steps,
+        argv if argv is not None else sys.argv[1:],
+    )
+
+
+def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[str]) -> int:
+    """Create or resume the run and train until its last step."""
+    from exagan_tf import runs
+    from exagan_tf.cosmo import data as cosmo_data
+
+    train_files = cosmo_data.shard_files(cfg.datadir, cfg.dataname, "train")
+    val_files = cosmo_data.shard_files(cfg.datadir, cfg.dataname, "val")
+    n_train = sum(cosmo_data.check_shards(train_files, cfg.img_dim))
+    cosmo_data.check_shards(val_files, cfg.img_dim)
+    if n_train < cfg.batchsize:
+        raise UserError(
+            f"{train_files[0].parent}: {n_train} training images, fewer than one batch "
+            f"of batchsize={cfg.batchsize}"
+        )
+
+    run = runs.open_run(tag, run_id, cfg, expts, ["-m", "exagan_tf.train", *argv])
+    log = runs.setup_logging(run)
+
+    import keras
+    import tensorflow as tf
+
+    from exagan_tf import distribute
+    from exagan_tf.core import callbacks as cb
+    from exagan_tf.core import plots, stats
+    from exagan_tf.cosmo.dcgan import build_gan, counts_from_generated
+
+    strategy = distribute.get_strategy(cfg.distribute)
+    meta = run.read_meta()
+    data_format = meta.get("data_format") or distribute.resolve_data_format(cfg.datafmt)
+    # fit runs whole checkpoint periods, so the last one is completed
+    periods = math.ceil(total_steps(cfg, n_train, max_steps) / cfg.checkpt_batch)
+    steps = periods * cfg.checkpt_batch
+    runs.write_meta(
+        run,
+        {
+            "config_tag": tag,
+            "data_format": data_format,
+            "replicas": strategy.num_replicas_in_sync,
+            "strategy": type(strategy).__name__,
+            "n_train": n_train,
+            "train_files": len(train_files),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "python": platform.python_version(),
+            "host": platform.node(),
+        },
+    )
+
+    with strategy.scope():
+        gan = build_gan(cfg, data_format)
+        best = {
+            k: tf.Variable(math.inf, dtype=tf.float64, trainable=False, name=f"best_{k}")
+            for k in ("chisq", "chisq_pspect")
+        }
+    ckpt = tf.train.Checkpoint(
+        generator=gan.generator,
+        discriminator=gan.discriminator,
+        d_optimizer=gan.d_optimizer,
+        g_optimizer=gan.g_optimizer,
+        **best,
+    )
+    manager = tf.train.CheckpointManager(ckpt, run.checkpoints, max_to_keep=cfg.keep_checkpoints)
+    if manager.latest_checkpoint:
+        ckpt.restore(manager.latest_checkpoint).expect_partial()
+        log.info(
+            f"resumed {run.path} from {Path(manager.latest_checkpoint).name} "
+            f"(step {int(gan.step.numpy())})"
+        )
+    start = int(gan.step.numpy())
+    if start >= steps:
+        log.info(f"{run.path}: already trained to step {start} of {steps}; nothing to do")
+        return 0
+    log.info(
+        f"run {run.path} | {'resuming' if run.resumed else 'new'} | {data_format} | "
+        f"{strategy.num_replicas_in_sync} replica(s) | {n_train} training images | "
+        f"steps {start}->{steps} in periods of {cfg.checkpt_batch}"
+    )
+
+    dataset = cosmo_data.make_dataset(
+        train_files, cfg.img_dim, cfg.batchsize, cfg.datascale, data_format, seed=cfg.seed + start
+    )
+    val_counts = cosmo_data.read_images(val_files, cfg.n_eval, cfg.img_dim)
+
+    def sample_counts(n):
+        return counts_from_generated(gan.generate(n, seed=cfg.seed + 777), cfg, data_format)
+
+    writer = tf.summary.create_file_writer(str(run.logs))
+    guard = cb.NaNGuard(log)
+    monitor = cb.SampleMonitor(
+        sample_counts,
+        val_counts,
+        stats.summary_statistics,
+        {
+            "generated": lambda v, g: plots.image_grid(g[:16], scale=cfg.cscale),
+            "pixel_histogram": plots.pixel_histogram_figure,
+            "power_spectrum": plots.power_spectrum_figure,
+        },
+        writer,
+        run.models,
+        {"g": gan.generator, "d": gan.discriminator},
+        cfg.best_after,
+        best,
+        cfg.checkpt_batch,
+        log,
+        guard,
+    )
+    callbacks = [
+        guard,
+        cb.ProgressLog(log, cfg.print_batch, steps, cfg.batchsize),
+        monitor,
+        cb.CheckpointSaver(manager, guard),
+    ]
+    t0 = time.perf_counter()
+    gan.fit(
+        dataset,
+        epochs=periods,
+        initial_epoch=start // cfg.checkpt_batch,
+        steps_per_epoch=cfg.checkpt_batch,
+        callbacks=callbacks,
+        verbose=0,
+        shuffle=False,
+    )
+    if guard.bad:
+        raise UserError(
+            f"{run.path}: training stopped, {guard.bad}; the last good checkpoint "
+            f"{manager.latest_checkpoint or '(none)'} is kept"
+        )
+    done = int(gan.step.numpy())
+    rate = (done - start) * cfg.batchsize / (time.perf_counter() - t0)
+    cb.save_weights_atomic(gan.generator, run.models / "g_final.weights.h5")
+    cb.save_model_atomic(gan.generator, run.models / "generator_final.keras")
+    log.info(f"done: step {done}, {rate:.1f} images/s; outputs in {run.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
