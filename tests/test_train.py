@@ -1,0 +1,186 @@
+"""End to end: train the tiny config, resume after a kill, analyse, and refuse bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import pytest
+import yaml
+
+from exagan_tf import analyze, train
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_main(fn, argv, capsys):
+    """Call a CLI main; return (exit code, stdout, stderr)."""
+    try:
+        code = fn(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def args(cfg, expts, *extra):
+    return ["test", "0", "--config-file", str(cfg), "--expts", str(expts), *extra]
+
+
+def test_train_writes_run_and_analysis(tiny_experiment, capsys):
+    cfg, expts = tiny_experiment
+    code, out, err = run_main(train.main, args(cfg, expts, "--max-steps", "8"), capsys)
+    assert code == 0, err
+    run = expts / "test" / "run0"
+    for name in ("config.yaml", "run.json", "command.txt", "train.log"):
+        assert (run / name).is_file(), name
+    assert "exagan_tf.train test 0" in (run / "command.txt").read_text()
+    assert list((run / "logs").glob("events.out.tfevents.*"))
+    assert (run / "checkpoints" / "checkpoint").is_file()
+    for name in ("g_best_chisq", "g_best_chisq_pspect", "d_best_chisq", "g_final"):
+        assert (run / "models" / f"{name}.weights.h5").is_file(), name
+    best = json.loads((run / "models" / "best_chisq.json").read_text())
+    assert best["step"] in (4, 8) and best["chisq"] >= 0
+    log = (run / "train.log").read_text()
+    assert "checkpoint 2 (step 8)" in log and "chisq=" in log
+    assert not list(run.rglob("*.tmp")) and not list(run.rglob(".tmp-*"))
+
+    # TensorBoard got the scalars and the figures
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run / "logs"), size_guidance={"tensors": 0}).Reload()
+    tags = set(acc.Tags()["tensors"])
+    assert {"d_loss", "g_loss", "chisq", "chisq_pspect", "pk_frac_err"} <= tags
+    assert {"generated", "pixel_histogram", "power_spectrum"} <= tags
+
+    code, out, err = run_main(analyze.main, [*args(cfg, expts)[:2], "--expts", str(expts)], capsys)
+    assert code == 0, err
+    adir = run / "analysis" / "best_chisq"
+    for name in ("samples.png", "pixel_histogram.png", "power_spectrum.png", "metrics.json"):
+        assert (adir / name).is_file(), name
+    metrics = json.loads((adir / "metrics.json").read_text())
+    assert set(metrics["statistics"]) == {"model", "floor (val vs val)", "ceiling (untrained)"}
+    floor = metrics["statistics"]["floor (val vs val)"]
+    ceiling = metrics["statistics"]["ceiling (untrained)"]
+    assert floor["pk_frac_err"] < ceiling["pk_frac_err"]
+    assert "floor (val vs val)" in out and "chisq_pspect" in out
+
+
+def test_resume_after_kill(tiny_experiment, capsys):
+    """A training process killed with SIGKILL resumes from its last checkpoint."""
+    cfg, expts = tiny_experiment
+    run = expts / "test" / "run0"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exagan_tf.train", *args(cfg, expts, "--max-steps", "4000")],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not list((run / "checkpoints").glob("ckpt-*.index")):
+            time.sleep(0.2)
+        time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    saved = sorted(int(p.name.split("-")[1].split(".")[0]) for p in (run / "checkpoints").glob("ckpt-*.index"))
+    assert saved, "no checkpoint was written before the kill"
+    last = saved[-1]
+    target = last + 8
+    code, out, err = run_main(train.main, args(cfg, expts, "--max-steps", str(target)), capsys)
+    assert code == 0, err
+    assert f"from ckpt-{last} (step {last})" in out
+    assert f"done: step {target}" in out
+    assert (run / "command.txt").read_text().count(" resume: ") == 1
+
+
+def test_finished_run_is_not_retrained(tiny_experiment, capsys):
+    cfg, expts = tiny_experiment
+    assert run_main(train.main, args(cfg, expts, "--max-steps", "4"), capsys)[0] == 0
+    code, out, _ = run_main(train.main, args(cfg, expts, "--max-steps", "4"), capsys)
+    assert code == 0 and "nothing to do" in out
+
+
+def one_line_error(code, err, *needles):
+    assert code == 2
+    lines = [line for line in err.strip().splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+def test_existing_run_with_other_config_is_refused(tiny_experiment, capsys):
+    cfg, expts = tiny_experiment
+    assert run_main(train.main, args(cfg, expts, "--max-steps", "4"), capsys)[0] == 0
+    doc = yaml.safe_load(cfg.read_text())
+    doc["test"]["label_flip"] = 0.05
+    cfg.write_text(yaml.safe_dump(doc))
+    before = (expts / "test" / "run0" / "config.yaml").read_text()
+    code, _, err = run_main(train.main, args(cfg, expts), capsys)
+    one_line_error(code, err, "run0 exists with a different config", "'label_flip' was 0.01, now 0.05")
+    assert (expts / "test" / "run0" / "config.yaml").read_text() == before
+
+
+def test_missing_data(tiny_experiment, capsys, tmp_path):
+    cfg, expts = tiny_experiment
+    doc = yaml.safe_load(cfg.read_text())
+    doc["test"]["datadir"] = str(tmp_path / "nowhere")
+    cfg.write_text(yaml.safe_dump(doc))
+    code, _, err = run_main(train.main, args(cfg, expts), capsys)
+    one_line_error(code, err, "nowhere/test/train: no *.h5 shards found", "slice_universes")
+    assert not (expts / "test").exists()
+
+
+def test_corrupt_shard(tiny_experiment, capsys):
+    cfg, expts = tiny_experiment
+    data = Path(yaml.safe_load(cfg.read_text())["test"]["datadir"])
+    (data / "test" / "train" / "univ1.h5").write_bytes(b"\x89HDF\r\n\x1a\nthis is not really hdf5")
+    code, _, err = run_main(train.main, args(cfg, expts), capsys)
+    one_line_error(code, err, "univ1.h5: not a readable HDF5 file")
+
+
+def test_wrongly_shaped_shard(tiny_experiment, capsys):
+    cfg, expts = tiny_experiment
+    data = Path(yaml.safe_load(cfg.read_text())["test"]["datadir"])
+    with h5py.File(data / "test" / "val" / "univ0.h5", "w") as f:
+        f.create_dataset("data", shape=(5, 32, 32), dtype="int16")
+    code, _, err = run_main(train.main, args(cfg, expts), capsys)
+    one_line_error(code, err, "univ0.h5: dataset 'data' has shape (5, 32, 32), expected (n, 16, 16)")
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["nope", "0"], "unknown config tag 'nope'"),
+        (["test", "0", "--max-steps", "0"], "--max-steps=0"),
+    ],
+)
+def test_bad_command_line(argv, needle, capsys, tmp_path):
+    code, _, err = run_main(train.main, [*argv, "--expts", str(tmp_path)], capsys)
+    one_line_error(code, err, needle)
+
+
+def test_unknown_key_in_config(tiny_experiment, capsys):
+    cfg, expts = tiny_experiment
+    doc = yaml.safe_load(cfg.read_text())
+    doc["test"]["learning_rate"] = 0.1
+    cfg.write_text(yaml.safe_dump(doc))
+    code, _, err = run_main(train.main, args(cfg, expts), capsys)
+    one_line_error(code, err, "tag 'test': unknown key 'learning_rate'")
+
+
+def test_analyze_missing_run(capsys, tmp_path):
+    code, _, err = run_main(analyze.main, ["demo", "7", "--expts", str(tmp_path)], capsys)
+    one_line_error(code, err, "run7: no such run")
+
+
+def test_dry_run_prints_resolved_options(capsys):
+    code, out, _ = run_main(train.main, ["base", "0", "--dry-run"], capsys)
+    assert code == 0
+    assert yaml.safe_load(out)["base"]["DG_update_ratio"] == 2
