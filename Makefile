@@ -38,7 +38,7 @@ universes: venv
 # demo: 64x64 tiles of every 2nd slice; raw: the original slicing (128x128, every 8th slice)
 data-demo: universes
 	$(PY) -m exagan_tf.cosmo.slice_universes --input data/universes --output data/demo \
-		--img-dim 64 --step 2 --workers $(WORKERS)
+		--img-dim 64 --step 2 --val-fraction 0.25 --workers $(WORKERS)
 
 data-raw: universes
 	$(PY) -m exagan_tf.cosmo.slice_universes --input data/universes --output data/raw \

@@ -184,3 +184,20 @@ def test_dry_run_prints_resolved_options(capsys):
     code, out, _ = run_main(train.main, ["base", "0", "--dry-run"], capsys)
     assert code == 0
     assert yaml.safe_load(out)["base"]["DG_update_ratio"] == 2
+
+
+def test_train_under_mirrored_on_two_logical_cpus(tiny_experiment):
+    """The whole training command (callbacks, checkpoints, metrics) under MirroredStrategy."""
+    cfg, expts = tiny_experiment
+    doc = yaml.safe_load(cfg.read_text())
+    doc["test"]["distribute"] = "mirrored"
+    cfg.write_text(yaml.safe_dump(doc))
+    env = {**os.environ, "EXAGAN_CPU_DEVICES": "2"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "exagan_tf.train", *args(cfg, expts, "--max-steps", "4")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    meta = json.loads((expts / "test" / "run0" / "run.json").read_text())
+    assert meta["replicas"] == 2 and meta["strategy"] == "MirroredStrategy"
+    assert "done: step 4" in proc.stdout

@@ -323,7 +323,8 @@ def test_summary_statistics_zero_for_identical_and_ordered_for_worse():
     rng = np.random.default_rng(13)
     val = correlated_lognormal(rng, 16)
     same = stats.summary_statistics(val, val)
-    assert set(same) == {"chisq", "chisq_pspect", "pk_frac_err", "pixel_ks", "hist_chisq_dof"}
+    assert set(same) == {"chisq", "chisq_pspect", "pk_frac_err", "pk_frac_err_mean", "pixel_ks",
+                         "hist_chisq_dof"}
     assert all(v == 0.0 for v in same.values())
     good = stats.summary_statistics(val, correlated_lognormal(rng, 16))
     bad = stats.summary_statistics(val, 2.0 * correlated_lognormal(rng, 16))
@@ -340,5 +341,23 @@ def test_summary_statistics_survives_non_finite_generated_pixels():
     gen[0, 0, 0] = np.inf  # a saturated tanh after the inverse transform
     out = stats.summary_statistics(val, gen)
     assert not np.isfinite(out["chisq_pspect"]) and not np.isfinite(out["pk_frac_err"])
+    assert not np.isfinite(out["pk_frac_err_mean"])
     assert np.isfinite(out["chisq"])
     assert np.isfinite(out["pixel_ks"]) and np.isfinite(out["hist_chisq_dof"])
+
+
+def test_geometric_spectrum_is_robust_to_one_halo_core_image():
+    """One image with a 2000-count voxel dominates the arithmetic-mean P(k) of a set but barely
+    moves the geometric mean: the reason pk_frac_err uses it."""
+    rng = np.random.default_rng(21)
+    val = rng.poisson(correlated_lognormal(rng, 64, size=32)).astype(float)  # counts: shot noise
+    gen = val.copy()
+    gen[0, 5, 5] = 2000.0
+    k, pv = stats.power_spectrum_2d(val, mean=val.mean())
+    _, pg = stats.power_spectrum_2d(gen, mean=val.mean())
+    assert stats.pk_mean_fractional_error(pv, pg, k, average="mean") > 1.0
+    assert stats.pk_mean_fractional_error(pv, pg, k, average="geometric") < 0.15
+    # a constant image has no power at all: geometric average stays finite and scores 1
+    flat = np.ones((4, 32, 32))
+    _, pf = stats.power_spectrum_2d(flat, mean=val.mean())
+    assert stats.pk_mean_fractional_error(pv, pf, k, average="geometric") == pytest.approx(1.0)
