@@ -140,7 +140,7 @@ class DCGANConfig:
     nconvfilters, ndeconvfilters, label_flip, batchsize, print_batch, checkpt_batch, cscale,
     datascale, learn_rate ([G, D]), DG_update_ratio, Nepochs, datafmt, multichannel.
     Added here (documented in experiments/exagan.yaml): datadir, linear_scaler, seed, n_eval,
-    best_after, keep_checkpoints, distribute, jit_compile.
+    best_after, keep_checkpoints, distribute, jit_compile, joint_batch.
     """
 
     dataname: str
@@ -170,6 +170,7 @@ class DCGANConfig:
     keep_checkpoints: int = 2
     distribute: typing.Literal["auto", "none", "mirrored"] = "auto"
     jit_compile: bool = False
+    joint_batch: bool = False
 
     def validate(self) -> str | None:
         """Return a one-line problem description, or None when the values are consistent."""

@@ -48,6 +48,11 @@ class GAN(keras.Model):
         real_preprocess: optional layer applied to real images before the discriminator, the
             counterpart of what the generator appends to its output (multi-channel rescaling).
         seed: seed of the noise and label-flip streams.
+        joint_batch: if True, the discriminator sees real and fake images in one batch (one D
+            update per round, and the generator step through D on the same joint batch), so its
+            batch norm statistics are shared and it can see the absolute level of the images. The
+            original (False) normalises real-only and fake-only batches separately, which hides
+            any global offset or scale of the fakes from D and makes the pixel level slow to learn.
     """
 
     def __init__(
@@ -59,6 +64,7 @@ class GAN(keras.Model):
         d_rounds: int = 1,
         real_preprocess: keras.layers.Layer | None = None,
         seed: int = 0,
+        joint_batch: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -69,6 +75,7 @@ class GAN(keras.Model):
         self.d_rounds = int(d_rounds)
         self.real_preprocess = real_preprocess
         self.seed = int(seed)
+        self.joint_batch = bool(joint_batch)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in METRIC_NAMES}
         self.built = True
 
@@ -122,10 +129,35 @@ class GAN(keras.Model):
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
         return tf.reduce_mean(per_example), mean_probability(logits)
 
-    def _g_update(self, noise):
-        """One generator step through the discriminator with target 'real'; D does not move."""
+    def _d_update_joint(self, real, fake, real_labels, fake_labels):
+        n = tf.shape(real)[0]
+        images = tf.concat([real, tf.cast(fake, real.dtype)], axis=0)
+        labels = tf.concat([real_labels, fake_labels], axis=0)
         with tf.GradientTape() as tape:
-            logits = self.discriminator(self.generator(noise, training=True), training=True)
+            logits = self.discriminator(images, training=True)
+            per_example = bce_from_logits(labels, logits)
+            loss = tf.nn.compute_average_loss(per_example)
+        grads = tape.gradient(loss, self.discriminator.trainable_variables)
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+        return (
+            tf.reduce_mean(per_example[:n]),
+            mean_probability(logits[:n]),
+            tf.reduce_mean(per_example[n:]),
+            mean_probability(logits[n:]),
+        )
+
+    def _g_update(self, noise, real=None):
+        """One generator step through the discriminator with target 'real'; D does not move.
+
+        With ``real`` given (joint_batch), D runs on [real, fake] and only the fake half counts.
+        """
+        with tf.GradientTape() as tape:
+            fake = self.generator(noise, training=True)
+            if real is None:
+                logits = self.discriminator(fake, training=True)
+            else:
+                both = tf.concat([real, tf.cast(fake, real.dtype)], axis=0)
+                logits = self.discriminator(both, training=True)[tf.shape(real)[0] :]
             per_example = bce_from_logits(tf.ones_like(logits), logits)
             loss = tf.nn.compute_average_loss(per_example)
         grads = tape.gradient(loss, self.generator.trainable_variables)
@@ -145,15 +177,22 @@ class GAN(keras.Model):
             real = self.real_preprocess(real)
 
         for _ in range(self.d_rounds):
-            d_real_loss, d_real_prob = self._d_update(real, real_labels)
-            d_fake_loss, d_fake_prob = self._d_update(fake, fake_labels)
+            if self.joint_batch:
+                d_real_loss, d_real_prob, d_fake_loss, d_fake_prob = self._d_update_joint(
+                    real, fake, real_labels, fake_labels
+                )
+            else:
+                d_real_loss, d_real_prob = self._d_update(real, real_labels)
+                d_fake_loss, d_fake_prob = self._d_update(fake, fake_labels)
             self.trackers["d_real_loss"].update_state(d_real_loss)
             self.trackers["d_fake_loss"].update_state(d_fake_loss)
             self.trackers["d_loss"].update_state(0.5 * (d_real_loss + d_fake_loss))
             self.trackers["d_real_prob"].update_state(d_real_prob)
             self.trackers["d_fake_prob"].update_state(d_fake_prob)
 
-        self.trackers["g_loss"].update_state(self._g_update(noise))
+        self.trackers["g_loss"].update_state(
+            self._g_update(noise, real if self.joint_batch else None)
+        )
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def generate(self, n: int, batch_size: int = 256, seed: int = 12345):

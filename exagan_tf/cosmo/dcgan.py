@@ -117,6 +117,7 @@ def build_gan(cfg: DCGANConfig, data_format: str) -> GAN:
         d_rounds=cfg.DG_update_ratio // 2,
         real_preprocess=mcr,
         seed=cfg.seed,
+        joint_batch=cfg.joint_batch,
     )
     gan.compile(
         d_optimizer=keras.optimizers.Adam(cfg.d_lr, beta_1=0.5),
@@ -126,10 +127,21 @@ def build_gan(cfg: DCGANConfig, data_format: str) -> GAN:
     return gan
 
 
+INT16_MAX = 32767
+
+
 def counts_from_generated(images, cfg: DCGANConfig, data_format: str):
-    """Particle counts (n, H, W) from generator output: first channel, inverse-transformed."""
+    """Generated images as particle counts (n, H, W), read the way the data are stored.
+
+    First channel, inverse-transformed (x = a(1+s)/(1-s)), then rounded to integers and clipped
+    to [0, 32767], the int16 counts of the CosmoFlow layout. Rounding matters because the data
+    are integer counts (two thirds of 1 Mpc/h voxels hold 0 particles, which a continuous output
+    never hits exactly); clipping matters because a tanh output that saturates at s = 1 would
+    otherwise invert to ~1e7 counts. A saturated pixel still reads as 32767, far above any
+    simulated voxel, so the statistics still catch it.
+    """
     import numpy as np
 
     first = images[:, 0] if data_format == "channels_first" else images[..., 0]
-    s = np.clip(first.astype(np.float64), -1.0, 1.0 - 1e-6)
-    return cfg.datascale * (1.0 + s) / (1.0 - s)
+    s = np.clip(first.astype(np.float64), -1.0, 1.0 - 1e-9)
+    return np.clip(np.rint(cfg.datascale * (1.0 + s) / (1.0 - s)), 0, INT16_MAX)

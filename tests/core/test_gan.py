@@ -163,3 +163,43 @@ def test_mirrored_strategy_on_two_logical_cpus():
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "OK" in proc.stdout
+
+
+def test_joint_batch_step_counts_and_directions():
+    """joint_batch: one D update per round on [real, fake]; D learns to score real above fake."""
+    cfg = dataclasses.replace(load_exagan("test"), label_flip=0.0, joint_batch=True)
+    gan = build_gan(cfg, "channels_last")
+    real = real_batch("channels_last", 32)
+    ds = tf.data.Dataset.from_tensor_slices(real).batch(8).repeat()
+    hist = gan.fit(ds, steps_per_epoch=4, epochs=1, verbose=0, shuffle=False)
+    assert int(gan.g_optimizer.iterations.numpy()) == 4
+    assert int(gan.d_optimizer.iterations.numpy()) == 4 * (cfg.DG_update_ratio // 2)
+    assert set(hist.history) >= {"d_real_prob", "d_fake_prob", "g_loss"}
+    z = tf.random.normal((8, cfg.noise_vect_len), seed=5)
+    xr = gan.real_preprocess(real[:8])
+    fake = gan.generator(z, training=False)
+
+    def margin():
+        logits = gan.discriminator(tf.concat([xr, fake], 0), training=True)
+        return float(tf.reduce_mean(logits[:8]) - tf.reduce_mean(logits[8:]))
+
+    start = margin()
+    for _ in range(3):
+        gan._d_update_joint(xr, fake, tf.ones((8, 1)), tf.zeros((8, 1)))
+    assert margin() > start
+    both = lambda: tf.concat([xr, gan.generator(z, training=True)], 0)  # noqa: E731
+    before = float(tf.reduce_mean(gan.discriminator(both(), training=True)[8:]))
+    d_before = [w.numpy().copy() for w in gan.discriminator.trainable_weights]
+    for _ in range(3):
+        gan._g_update(z, xr)
+    assert float(tf.reduce_mean(gan.discriminator(both(), training=True)[8:])) > before
+    assert all(np.array_equal(a, b.numpy()) for a, b in zip(d_before, gan.discriminator.trainable_weights))
+
+
+def test_generated_counts_are_integer_int16_range():
+    from exagan_tf.cosmo.dcgan import counts_from_generated
+
+    cfg = load_exagan("test")
+    s = np.array([-1.0, -0.7, 0.0, 0.99, 1.0], dtype="float32").reshape(1, 5, 1, 1)
+    counts = counts_from_generated(s, cfg, "channels_last").ravel()
+    np.testing.assert_array_equal(counts, [0, 1, 4, 796, 32767])
