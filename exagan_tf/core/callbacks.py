@@ -26,32 +26,29 @@ import tensorflow as tf
 from exagan_tf.fileio import write_json_atomic
 
 
-def save_weights_atomic(model: keras.Model, path: Path) -> None:
-    """``model.save_weights`` to a temporary file beside ``path``, then move it into place."""
+def _keras_save_atomic(save, path: Path, suffix: str) -> None:
+    """Run ``save(tmp)`` on a temporary file beside ``path`` (Keras needs the suffix), then move
+    it into place, so a killed process never leaves a half-written model under the final name."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".weights.h5", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
     os.close(fd)
     os.unlink(tmp)
     try:
-        model.save_weights(tmp)
+        save(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def save_weights_atomic(model: keras.Model, path: Path) -> None:
+    """``model.save_weights`` (``.weights.h5``) atomically."""
+    _keras_save_atomic(model.save_weights, path, ".weights.h5")
 
 
 def save_model_atomic(model: keras.Model, path: Path) -> None:
     """``model.save`` (``.keras`` format) atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".keras", dir=path.parent)
-    os.close(fd)
-    os.unlink(tmp)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    _keras_save_atomic(model.save, path, ".keras")
 
 
 def _step(model) -> int:

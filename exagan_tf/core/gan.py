@@ -120,25 +120,26 @@ class GAN(keras.Model):
         """Standard-normal noise for ``batch`` images, seeded by (seed, step, stream)."""
         return self._draw(tf.random.stateless_normal, batch, self.noise_dim, stream)
 
-    def _d_update(self, images, labels):
+    def _d_step(self, images, labels):
+        """One discriminator update; returns per-example losses and logits."""
         with tf.GradientTape() as tape:
             logits = self.discriminator(images, training=True)
             per_example = bce_from_logits(labels, logits)
             loss = tf.nn.compute_average_loss(per_example)
         grads = tape.gradient(loss, self.discriminator.trainable_variables)
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+        return per_example, logits
+
+    def _d_update(self, images, labels):
+        per_example, logits = self._d_step(images, labels)
         return tf.reduce_mean(per_example), mean_probability(logits)
 
     def _d_update_joint(self, real, fake, real_labels, fake_labels):
         n = tf.shape(real)[0]
-        images = tf.concat([real, tf.cast(fake, real.dtype)], axis=0)
-        labels = tf.concat([real_labels, fake_labels], axis=0)
-        with tf.GradientTape() as tape:
-            logits = self.discriminator(images, training=True)
-            per_example = bce_from_logits(labels, logits)
-            loss = tf.nn.compute_average_loss(per_example)
-        grads = tape.gradient(loss, self.discriminator.trainable_variables)
-        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+        per_example, logits = self._d_step(
+            tf.concat([real, tf.cast(fake, real.dtype)], axis=0),
+            tf.concat([real_labels, fake_labels], axis=0),
+        )
         return (
             tf.reduce_mean(per_example[:n]),
             mean_probability(logits[:n]),
