@@ -88,16 +88,11 @@ def load_generator(run_dir: Path, cfg, data_format: str, checkpoint: str):
 
 def generate_counts(gen, cfg, data_format: str, n: int, seed: int):
     """``n`` generated images as particle counts (n, H, W)."""
-    import numpy as np
-
+    from exagan_tf.core.gan import generate_images
     from exagan_tf.cosmo.dcgan import counts_from_generated
 
-    rng = np.random.default_rng(seed)
-    out = []
-    for start in range(0, n, 256):
-        z = rng.standard_normal((min(256, n - start), cfg.noise_vect_len)).astype("float32")
-        out.append(np.asarray(gen(z, training=False)))
-    return counts_from_generated(np.concatenate(out), cfg, data_format)
+    images = generate_images(gen, cfg.noise_vect_len, n, seed)
+    return counts_from_generated(images, cfg, data_format)
 
 
 def format_table(rows: dict[str, dict[str, float]]) -> str:

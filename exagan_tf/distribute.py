@@ -14,6 +14,7 @@ import os
 import tensorflow as tf
 
 from exagan_tf.errors import UserError
+from exagan_tf.runtime import split_cpu
 
 
 def configure_devices() -> None:
@@ -23,11 +24,8 @@ def configure_devices() -> None:
         return
     if not n.isdigit() or int(n) < 1:
         raise UserError(f"EXAGAN_CPU_DEVICES={n!r}: expected a positive integer")
-    cpus = tf.config.list_physical_devices("CPU")
     try:
-        tf.config.set_logical_device_configuration(
-            cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(int(n))]
-        )
+        split_cpu(int(n))
     except RuntimeError:
         pass  # devices already initialised in this process: keep what is there
 

@@ -80,7 +80,8 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
 
     train_files = cosmo_data.shard_files(cfg.datadir, cfg.dataname, "train")
     val_files = cosmo_data.shard_files(cfg.datadir, cfg.dataname, "val")
-    n_train = sum(cosmo_data.check_shards(train_files, cfg.img_dim))
+    train_counts = cosmo_data.check_shards(train_files, cfg.img_dim)
+    n_train = sum(train_counts)
     cosmo_data.check_shards(val_files, cfg.img_dim)
     if n_train < cfg.batchsize:
         raise UserError(
@@ -152,7 +153,13 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     )
 
     dataset = cosmo_data.make_dataset(
-        train_files, cfg.img_dim, cfg.batchsize, cfg.datascale, data_format, seed=cfg.seed + start
+        train_files,
+        cfg.img_dim,
+        cfg.batchsize,
+        cfg.datascale,
+        data_format,
+        seed=cfg.seed + start,
+        counts=train_counts,
     )
     val_counts = cosmo_data.read_images(val_files, cfg.n_eval, cfg.img_dim)
 

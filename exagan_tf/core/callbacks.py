@@ -23,6 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from exagan_tf.core.plots import figure_to_array
 from exagan_tf.fileio import write_json_atomic
 
 
@@ -155,8 +156,6 @@ class SampleMonitor(keras.callbacks.Callback):
             for key, value in {**(logs or {}), **stats}.items():
                 tf.summary.scalar(key, float(value))
             for name, make_figure in self.figure_fns.items():
-                from exagan_tf.core.plots import figure_to_array
-
                 tf.summary.image(name, figure_to_array(make_figure(self.val, gen))[None])
         self.writer.flush()
         kept = []

@@ -198,11 +198,18 @@ class GAN(keras.Model):
 
     def generate(self, n: int, batch_size: int = 256, seed: int = 12345):
         """Generate ``n`` images in inference mode with a fixed noise seed (NumPy array)."""
-        import numpy as np
+        return generate_images(self.generator, self.noise_dim, n, seed, batch_size)
 
-        rng = np.random.default_rng(seed)
-        out = []
-        for start in range(0, n, batch_size):
-            z = rng.standard_normal((min(batch_size, n - start), self.noise_dim)).astype("float32")
-            out.append(keras.ops.convert_to_numpy(self.generator(z, training=False)))
-        return np.concatenate(out, axis=0)
+
+def generate_images(
+    generator: keras.Model, noise_dim: int, n: int, seed: int = 12345, batch_size: int = 256
+):
+    """``n`` images from ``generator`` in inference mode, noise from NumPy's ``seed`` stream."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for start in range(0, n, batch_size):
+        z = rng.standard_normal((min(batch_size, n - start), noise_dim)).astype("float32")
+        out.append(keras.ops.convert_to_numpy(generator(z, training=False)))
+    return np.concatenate(out, axis=0)

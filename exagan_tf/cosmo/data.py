@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 import tensorflow as tf
 
+from exagan_tf.core.layers import scale_transform
 from exagan_tf.errors import UserError
 from exagan_tf.fileio import open_h5
 
@@ -95,12 +96,6 @@ def _chunk_stream(
             yield _read_rows(files[i], start, min(start + READ_CHUNK, counts[i]))
 
 
-def scale_transform_np(x, a: float):
-    """s(x) = 2x/(x+a) - 1 for NumPy arrays of counts."""
-    x = np.asarray(x, dtype=np.float32)
-    return 2.0 * x / (x + a) - 1.0
-
-
 def make_dataset(
     files: list[Path],
     img_dim: int,
@@ -111,6 +106,7 @@ def make_dataset(
     shuffle_buffer: int = 4096,
     shard_index: int = 0,
     num_shards: int = 1,
+    counts: list[int] | None = None,
 ) -> tf.data.Dataset:
     """An infinite dataset of transformed batches, (batch, 1, H, W) or (batch, H, W, 1).
 
@@ -123,8 +119,10 @@ def make_dataset(
         seed: seeds the file, chunk and image shuffles.
         shard_index, num_shards: read only files with index % num_shards == shard_index (one
             input shard per worker in multi-worker training).
+        counts: images per file, when the caller has already run :func:`check_shards`.
     """
-    counts = check_shards(files, img_dim)
+    if counts is None:
+        counts = check_shards(files, img_dim)
     if num_shards > 1 and len(files) < num_shards:
         raise UserError(f"{len(files)} shard files cannot be split over {num_shards} workers")
     dtype = _dataset_dtype(files[0])
@@ -136,8 +134,7 @@ def make_dataset(
     axis = 1 if data_format == "channels_first" else -1
 
     def transform(x):
-        x = tf.cast(x, tf.float32)
-        return tf.expand_dims(2.0 * x / (x + datascale) - 1.0, axis)
+        return tf.expand_dims(scale_transform(tf.cast(x, tf.float32), datascale), axis)
 
     return ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
