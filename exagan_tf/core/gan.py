@@ -53,6 +53,10 @@ class GAN(keras.Model):
             batch norm statistics are shared and it can see the absolute level of the images. The
             original (False) normalises real-only and fake-only batches separately, which hides
             any global offset or scale of the fakes from D and makes the pixel level slow to learn.
+        label_noise: standard deviation of Gaussian noise added to the discriminator's targets
+            (after any flip), clipped to [0, 1]: the "blurred labels" of the muon GAN.
+        real_noise: standard deviation of Gaussian noise added to real samples before the
+            discriminator (the muon GAN's input blurring).
     """
 
     def __init__(
@@ -65,6 +69,8 @@ class GAN(keras.Model):
         real_preprocess: keras.layers.Layer | None = None,
         seed: int = 0,
         joint_batch: bool = False,
+        label_noise: float = 0.0,
+        real_noise: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -76,6 +82,8 @@ class GAN(keras.Model):
         self.real_preprocess = real_preprocess
         self.seed = int(seed)
         self.joint_batch = bool(joint_batch)
+        self.label_noise = float(label_noise)
+        self.real_noise = float(real_noise)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in METRIC_NAMES}
         self.built = True
 
@@ -174,6 +182,14 @@ class GAN(keras.Model):
         flip = self._draw(tf.random.stateless_uniform, batch, 1, stream=1) < self.label_flip
         real_labels = tf.where(flip, 0.0, 1.0)
         fake_labels = 1.0 - real_labels
+        if self.label_noise:
+            blur = self.label_noise * self._draw(tf.random.stateless_normal, batch, 2, stream=2)
+            real_labels = tf.clip_by_value(real_labels + blur[:, :1], 0.0, 1.0)
+            fake_labels = tf.clip_by_value(fake_labels + blur[:, 1:], 0.0, 1.0)
+        if self.real_noise:
+            width = tf.reduce_prod(tf.shape(real)[1:])
+            jitter = self._draw(tf.random.stateless_normal, batch, width, stream=3)
+            real = real + tf.cast(self.real_noise * tf.reshape(jitter, tf.shape(real)), real.dtype)
         if self.real_preprocess is not None:
             real = self.real_preprocess(real)
 

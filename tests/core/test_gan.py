@@ -203,3 +203,31 @@ def test_generated_counts_are_integer_int16_range():
     s = np.array([-1.0, -0.7, 0.0, 0.99, 1.0], dtype="float32").reshape(1, 5, 1, 1)
     counts = counts_from_generated(s, cfg, "channels_last").ravel()
     np.testing.assert_array_equal(counts, [0, 1, 4, 796, 32767])
+
+
+def _dense_gan(**kwargs):
+    import keras
+
+    from exagan_tf.core.gan import GAN
+
+    keras.utils.set_random_seed(0)
+    z = keras.Input((4,))
+    g = keras.Model(z, keras.layers.Dense(3)(z))
+    x = keras.Input((3,))
+    d = keras.Model(x, keras.layers.Dense(1)(keras.layers.Dense(8, activation="relu")(x)))
+    gan = GAN(g, d, noise_dim=4, seed=3, joint_batch=True, **kwargs)
+    gan.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1))
+    return gan
+
+
+def test_label_and_input_blurring_change_the_discriminator_loss():
+    real = tf.constant(np.random.default_rng(0).standard_normal((64, 3)), tf.float32)
+    plain = _dense_gan().train_step(real)
+    blurred = _dense_gan(label_noise=0.3).train_step(real)
+    noisy = _dense_gan(real_noise=5.0).train_step(real)
+    # identical seeds and weights: only the blurring differs
+    assert float(blurred["d_real_loss"]) != pytest.approx(float(plain["d_real_loss"]), rel=1e-4)
+    assert float(noisy["d_real_loss"]) != pytest.approx(float(plain["d_real_loss"]), rel=1e-4)
+    assert float(noisy["d_fake_loss"]) == pytest.approx(float(plain["d_fake_loss"]), rel=1e-5)
+    # soft targets in [0, 1] keep the cross-entropy finite and positive
+    assert 0 < float(blurred["d_loss"]) < 5
