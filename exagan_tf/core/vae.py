@@ -235,7 +235,8 @@ class VAE(keras.Model):
             mean = tf.zeros([n, *self._latent_shape()])
             logvar = tf.zeros_like(mean)
         eps = rng.standard_normal(tuple(mean.shape)).astype("float32")
-        z = tf.cast(mean, tf.float32) + temperature * tf.exp(0.5 * tf.cast(logvar, tf.float32)) * eps
+        scale = temperature * tf.exp(0.5 * tf.cast(logvar, tf.float32))
+        z = tf.cast(mean, tf.float32) + scale * eps
         return keras.ops.convert_to_numpy(self.decode(z, y, training=False))
 
     def _latent_shape(self) -> tuple[int, ...]:
