@@ -106,6 +106,23 @@ def format_table(rows: dict[str, dict[str, float]]) -> str:
 
 @cli_errors
 def main(argv=None) -> int:
+    from exagan_tf import systems
+
+    raw = list(argv if argv is not None else sys.argv[1:])
+    valued = {"--checkpoint", "--n", "--expts", "--seed"}
+    positional = [
+        a
+        for i, a in enumerate(raw)
+        if not a.startswith("-") and (i == 0 or raw[i - 1] not in valued)
+    ]
+    tag = positional[0] if positional else None
+    if tag is not None:
+        try:
+            _, _, module = systems.find_system(tag)
+        except UserError:
+            module = __name__  # an unknown tag is reported below with the run's own message
+        if module not in (__name__, "exagan_tf.analyze"):
+            return systems.forward(module, raw)
     args = parse_args(argv)
     from exagan_tf.runs import run_path
 

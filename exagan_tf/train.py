@@ -26,7 +26,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("config", help="config tag in the experiments file (e.g. base, demo)")
+    p.add_argument(
+        "config",
+        help="config tag (e.g. base, demo); tags of other systems' experiments files "
+        "(e.g. cvae, cgan in experiments/baryons.yaml) go to that system's trainer",
+    )
     p.add_argument("run", help="run number or name: output goes to expts/CONFIG/runRUN")
     p.add_argument(
         "--config-file", default=None, help="experiments YAML (default experiments/exagan.yaml)"
@@ -53,6 +57,13 @@ def total_steps(cfg, n_train: int, max_steps: int | None) -> int:
 @cli_errors
 def main(argv=None) -> int:
     args = parse_args(argv)
+    argv = list(argv if argv is not None else sys.argv[1:])
+    if args.config_file is None:
+        from exagan_tf import systems
+
+        _, module, _ = systems.find_system(args.config)
+        if module != "exagan_tf.train":
+            return systems.forward(module, argv)
     from exagan_tf.config import config_to_dict, load_exagan
 
     cfg = load_exagan(args.config, args.config_file)
@@ -69,7 +80,7 @@ def main(argv=None) -> int:
         args.run,
         Path(args.expts),
         args.max_steps,
-        argv if argv is not None else sys.argv[1:],
+        argv,
     )
 
 
