@@ -140,7 +140,8 @@ class DCGANConfig:
     nconvfilters, ndeconvfilters, label_flip, batchsize, print_batch, checkpt_batch, cscale,
     datascale, learn_rate ([G, D]), DG_update_ratio, Nepochs, datafmt, multichannel.
     Added here (documented in experiments/exagan.yaml): datadir, linear_scaler, seed, n_eval,
-    best_after, keep_checkpoints, distribute, jit_compile, joint_batch.
+    best_after, keep_checkpoints, distribute, jit_compile, joint_batch, pspec_weight (ExaGANv2's
+    spectral loss weight; 0 = the original) and pspec_images (training images for its targets).
     """
 
     dataname: str
@@ -171,6 +172,8 @@ class DCGANConfig:
     distribute: typing.Literal["auto", "none", "mirrored"] = "auto"
     jit_compile: bool = False
     joint_batch: bool = False
+    pspec_weight: float = 0.0
+    pspec_images: int = 1024
 
     def validate(self) -> str | None:
         """Return a one-line problem description, or None when the values are consistent."""
@@ -203,6 +206,8 @@ class DCGANConfig:
         for key in ("batchsize", "checkpt_batch", "print_batch", "Nepochs", "n_eval", "img_dim"):
             if getattr(self, key) <= 0:
                 return f"{key}={getattr(self, key)} must be positive"
+        if self.pspec_weight < 0 or self.pspec_images < 2:
+            return "pspec_weight must be >= 0 and pspec_images >= 2"
         if self.datascale <= 0 or self.linear_scaler <= 0:
             return "datascale and linear_scaler must be positive"
         return None

@@ -57,6 +57,9 @@ class GAN(keras.Model):
             (after any flip), clipped to [0, 1]: the "blurred labels" of the muon GAN.
         real_noise: standard deviation of Gaussian noise added to real samples before the
             discriminator (the muon GAN's input blurring).
+        g_extra_loss: optional differentiable ``f(fake) -> scalar`` added to the generator loss
+            with weight ``g_extra_weight`` (e.g. ExaGANv2's power-spectrum term); logged as
+            ``g_extra_loss``.
     """
 
     def __init__(
@@ -71,6 +74,8 @@ class GAN(keras.Model):
         joint_batch: bool = False,
         label_noise: float = 0.0,
         real_noise: float = 0.0,
+        g_extra_loss=None,
+        g_extra_weight: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -84,7 +89,10 @@ class GAN(keras.Model):
         self.joint_batch = bool(joint_batch)
         self.label_noise = float(label_noise)
         self.real_noise = float(real_noise)
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in METRIC_NAMES}
+        self.g_extra_loss = g_extra_loss if g_extra_weight else None
+        self.g_extra_weight = float(g_extra_weight) if g_extra_loss is not None else 0.0
+        names = METRIC_NAMES + (("g_extra_loss",) if self.g_extra_loss is not None else ())
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
         self.built = True
 
     def call(self, noise, training=False):
@@ -169,6 +177,11 @@ class GAN(keras.Model):
                 logits = self.discriminator(both, training=True)[tf.shape(real)[0] :]
             per_example = bce_from_logits(tf.ones_like(logits), logits)
             loss = tf.nn.compute_average_loss(per_example)
+            if self.g_extra_loss is not None:
+                extra = tf.cast(self.g_extra_loss(fake), tf.float32)
+                # gradients are summed over replicas: each adds its share of the batch mean
+                loss += self.g_extra_weight * extra / _num_replicas()
+                self.trackers["g_extra_loss"].update_state(extra)
         grads = tape.gradient(loss, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
         return tf.reduce_mean(per_example)

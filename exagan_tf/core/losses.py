@@ -28,3 +28,27 @@ def bce_from_logits(labels, logits):
 def mean_probability(logits):
     """Mean sigmoid(logit): the discriminator's average probability that its inputs are real."""
     return tf.reduce_mean(tf.sigmoid(tf.cast(logits, tf.float32)))
+
+
+def log_spectrum_moments_loss(log_pk, target_mean, target_std):
+    """Distance of a batch's log power spectra from target moments (ExaGANv2's spectral loss).
+
+    ``mean_k [(mean_b log P - m_k)^2 + (std_b log P - s_k)^2]``: the first term matches the
+    typical (geometric-mean) spectrum, the second its image-to-image scatter, so a generator
+    cannot meet the target by making every image alike.
+
+    Args:
+        log_pk: ``(batch, nk)`` log power spectra of generated images.
+        target_mean, target_std: ``(nk,)`` mean and standard deviation over training images of
+            their log power spectra.
+
+    Returns:
+        scalar float32 tensor.
+    """
+    log_pk = tf.cast(log_pk, tf.float32)
+    mean = tf.reduce_mean(log_pk, axis=0)
+    std = tf.math.reduce_std(log_pk, axis=0)
+    return tf.reduce_mean(
+        tf.square(mean - tf.cast(target_mean, tf.float32))
+        + tf.square(std - tf.cast(target_std, tf.float32))
+    )

@@ -98,11 +98,18 @@ def build_generator(cfg: DCGANConfig, data_format: str) -> keras.Model:
     return keras.Model(z, x, name="generator")
 
 
-def build_gan(cfg: DCGANConfig, data_format: str) -> GAN:
+def build_gan(cfg: DCGANConfig, data_format: str, train_counts=None) -> GAN:
     """The ExaGAN GAN, compiled with the original Adam(lr, beta_1=0.5) optimizers.
 
     Call inside ``strategy.scope()`` when distributing: the optimizers' slots are built here.
+    With ``pspec_weight > 0`` the generator also minimises :class:`PowerSpectrumLoss` against
+    ``train_counts`` (training images in counts space).
     """
+    extra = None
+    if cfg.pspec_weight:
+        if train_counts is None:
+            raise ValueError("pspec_weight > 0 needs training images for the spectral targets")
+        extra = PowerSpectrumLoss(train_counts, cfg, data_format)
     keras.utils.set_random_seed(cfg.seed)
     mcr = None
     if cfg.multichannel:
@@ -118,6 +125,8 @@ def build_gan(cfg: DCGANConfig, data_format: str) -> GAN:
         real_preprocess=mcr,
         seed=cfg.seed,
         joint_batch=cfg.joint_batch,
+        g_extra_loss=extra,
+        g_extra_weight=cfg.pspec_weight,
     )
     gan.compile(
         d_optimizer=keras.optimizers.Adam(cfg.d_lr, beta_1=0.5),
@@ -145,3 +154,57 @@ def counts_from_generated(images, cfg: DCGANConfig, data_format: str):
     first = images[:, 0] if data_format == "channels_first" else images[..., 0]
     s = np.clip(first.astype(np.float64), -1.0, 1.0 - 1e-9)
     return np.clip(np.rint(cfg.datascale * (1.0 + s) / (1.0 - s)), 0, INT16_MAX)
+
+
+class PowerSpectrumLoss:
+    """Differentiable version of the power spectrum the statistics use, as a generator loss.
+
+    The generator's first channel ``s`` is taken back to counts ``x = a(1+s)/(1-s)`` (with ``s``
+    capped where ``x`` reaches the int16 maximum, as :func:`counts_from_generated` does), then
+    ``P(k) = |FFT((x - mu)/mu)|^2`` is binned with exactly the annuli of
+    :func:`exagan_tf.core.stats.power_spectrum_2d`; the loss is
+    :func:`~exagan_tf.core.losses.log_spectrum_moments_loss` against the mean and scatter of the
+    training images' log spectra. This is the spectral term of ExaGANv2 (the original v1 has
+    none: ``pspec_weight: 0``).
+
+    Args:
+        train_counts: ``(n, N, N)`` training images in counts space (the targets).
+        cfg: the run's config (``datascale``).
+        data_format: of the generator's output.
+    """
+
+    def __init__(self, train_counts, cfg: DCGANConfig, data_format: str):
+        import numpy as np
+        import tensorflow as tf
+
+        from exagan_tf.core import stats
+
+        x = np.asarray(train_counts, dtype=np.float64)
+        self.mu = float(x.mean())
+        _, pk = stats.power_spectrum_2d(x, mean=self.mu)
+        log_pk = np.log(np.maximum(pk, 1e-30))
+        self.target_mean = tf.constant(log_pk.mean(axis=0), tf.float32)
+        self.target_std = tf.constant(log_pk.std(axis=0), tf.float32)
+        _, matrix = stats._original_binning(x.shape[-1])
+        self.matrix = tf.constant(matrix.toarray(), tf.float32)
+        self.a = float(cfg.datascale)
+        self.s_cap = float(1.0 - 2.0 * self.a / (INT16_MAX + self.a))  # s(INT16_MAX)
+        self.data_format = data_format
+
+    def log_spectra(self, generated):
+        """``(batch, nk)`` log power spectra of generated images (tensor, differentiable)."""
+        import tensorflow as tf
+
+        s = generated[:, 0] if self.data_format == "channels_first" else generated[..., 0]
+        s = tf.minimum(tf.cast(s, tf.float32), self.s_cap)
+        x = self.a * (1.0 + s) / (1.0 - s)
+        f = tf.signal.rfft2d((x - self.mu) / self.mu)
+        power = tf.reshape(tf.math.real(f) ** 2 + tf.math.imag(f) ** 2, [tf.shape(s)[0], -1])
+        return tf.math.log(tf.matmul(power, self.matrix) + 1e-30)
+
+    def __call__(self, generated):
+        from exagan_tf.core.losses import log_spectrum_moments_loss
+
+        return log_spectrum_moments_loss(
+            self.log_spectra(generated), self.target_mean, self.target_std
+        )
