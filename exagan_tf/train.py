@@ -5,7 +5,8 @@ Writes ``expts/CONFIG/runRUN/``: the config, the command, ``train.log``, TensorB
 pixel histogram and the power spectrum against validation), the latest checkpoint in
 ``checkpoints/`` every ``checkpt_batch`` steps, and the generator/discriminator with the best
 chisq and the best chisq_pspect in ``models/``. Running the same command again resumes from the
-last checkpoint; the same RUN with another config is refused.
+last checkpoint; the same RUN with another config is refused. SIGTERM (what SLURM sends before
+it kills a job) saves a checkpoint at the current step and exits cleanly.
 """
 
 from __future__ import annotations
@@ -52,6 +53,20 @@ def total_steps(cfg, n_train: int, max_steps: int | None) -> int:
     """Generator steps for Nepochs passes over the training images (at least one step)."""
     steps = cfg.Nepochs * max(n_train // cfg.batchsize, 1)
     return min(steps, max_steps) if max_steps else steps
+
+
+def fit_segments(start: int, steps: int, period: int) -> list[tuple[int, int, int]]:
+    """``(initial_epoch, epochs, steps_per_epoch)`` for the ``fit`` calls from ``start`` to
+    ``steps``, one Keras epoch per checkpoint period. A run stopped mid-period (preemption)
+    first completes that period, so checkpoints and statistics stay on period boundaries."""
+    segments = []
+    epoch, offset = divmod(start, period)
+    if offset:
+        segments.append((epoch, epoch + 1, period - offset))
+        epoch += 1
+    if epoch * period < steps:
+        segments.append((epoch, steps // period, period))
+    return segments
 
 
 @cli_errors
@@ -200,27 +215,35 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         log,
         guard,
     )
+    preempt = cb.PreemptionGuard(manager, log)
     callbacks = [
         guard,
+        preempt,
         cb.ProgressLog(log, cfg.print_batch, steps, cfg.batchsize),
         monitor,
         cb.CheckpointSaver(manager, guard),
     ]
     t0 = time.perf_counter()
-    gan.fit(
-        dataset,
-        epochs=periods,
-        initial_epoch=start // cfg.checkpt_batch,
-        steps_per_epoch=cfg.checkpt_batch,
-        callbacks=callbacks,
-        verbose=0,
-        shuffle=False,
-    )
+    for first_epoch, last_epoch, per_epoch in fit_segments(start, steps, cfg.checkpt_batch):
+        gan.fit(
+            dataset,
+            epochs=last_epoch,
+            initial_epoch=first_epoch,
+            steps_per_epoch=per_epoch,
+            callbacks=callbacks,
+            verbose=0,
+            shuffle=False,
+        )
+        if guard.bad or preempt.requested is not None:
+            break
     if guard.bad:
         raise UserError(
             f"{run.path}: training stopped, {guard.bad}; the last good checkpoint "
             f"{manager.latest_checkpoint or '(none)'} is kept"
         )
+    if preempt.requested is not None:
+        log.info(f"stopped at step {preempt.saved_step} of {steps}; resume with the same command")
+        return 0
     done = int(gan.step.numpy())
     rate = (done - start) * cfg.batchsize / (time.perf_counter() - t0)
     cb.save_weights_atomic(gan.generator, run.models / "g_final.weights.h5")

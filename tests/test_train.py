@@ -100,6 +100,48 @@ def test_resume_after_kill(tiny_experiment, capsys):
     assert (run / "command.txt").read_text().count(" resume: ") == 1
 
 
+def test_sigterm_saves_and_stops_then_resumes(tiny_experiment, capsys):
+    """SIGTERM (SLURM's warning before a kill) saves a checkpoint at the current step and exits
+    cleanly; the same command then continues from that step."""
+    cfg, expts = tiny_experiment
+    run = expts / "test" / "run0"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exagan_tf.train", *args(cfg, expts, "--max-steps", "4000")],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not list((run / "checkpoints").glob("ckpt-*.index")):
+            time.sleep(0.2)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code == 0
+    log = (run / "train.log").read_text()
+    stopped = [line for line in log.splitlines() if "SIGTERM received" in line]
+    assert stopped, log[-2000:]
+    step = int(stopped[0].split("checkpoint saved at step ")[1].split(";")[0])
+    assert (run / "checkpoints" / f"ckpt-{step}.index").exists()
+    target = step + 6
+    code, out, err = run_main(train.main, args(cfg, expts, "--max-steps", str(target)), capsys)
+    assert code == 0, err
+    assert f"(step {step})" in out
+    period = 4  # checkpt_batch of the test tag: the run ends on a period boundary
+    assert f"done: step {-(-target // period) * period}" in out
+
+
+def test_fit_segments_realign_a_preempted_run_to_periods():
+    assert train.fit_segments(0, 12, 4) == [(0, 3, 4)]
+    assert train.fit_segments(5, 12, 4) == [(1, 2, 3), (2, 3, 4)]
+    assert train.fit_segments(7, 8, 4) == [(1, 2, 1)]
+    assert train.fit_segments(8, 12, 4) == [(2, 3, 4)]
+
+
 def test_finished_run_is_not_retrained(tiny_experiment, capsys):
     cfg, expts = tiny_experiment
     assert run_main(train.main, args(cfg, expts, "--max-steps", "4"), capsys)[0] == 0

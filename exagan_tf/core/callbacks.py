@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -70,6 +71,46 @@ class NaNGuard(keras.callbacks.Callback):
                 self.bad = f"{key} became {float(value)} at step {_step(self.model)}"
                 self.model.stop_training = True
                 return
+
+
+class PreemptionGuard(keras.callbacks.Callback):
+    """On SIGTERM (what SLURM sends before killing a job) finish the current step, save a
+    checkpoint at that step and stop training cleanly; running the same command resumes.
+
+    The handler is installed for the duration of ``fit`` only and the previous one restored.
+    """
+
+    def __init__(self, manager: tf.train.CheckpointManager, logger: logging.Logger,
+                 signals=(signal.SIGTERM,)):
+        super().__init__()
+        self.manager, self.logger, self.signals = manager, logger, tuple(signals)
+        self.requested: int | None = None
+        self.saved_step: int | None = None
+        self._previous: dict = {}
+
+    def _handler(self, signum, frame):
+        self.requested = signum
+
+    def on_train_begin(self, logs=None):
+        for sig in self.signals:
+            self._previous[sig] = signal.signal(sig, self._handler)
+
+    def on_train_end(self, logs=None):
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous = {}
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.requested is None or self.saved_step is not None:
+            return
+        step = _step(self.model)
+        self.manager.save(checkpoint_number=step)
+        self.saved_step = step
+        self.logger.info(
+            f"{signal.Signals(self.requested).name} received: checkpoint saved at step {step}; "
+            "stopping (run the same command to resume)"
+        )
+        self.model.stop_training = True
 
 
 class ProgressLog(keras.callbacks.Callback):
@@ -145,8 +186,8 @@ class SampleMonitor(keras.callbacks.Callback):
         self.last_stats: dict = {}
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.guard is not None and self.guard.bad:
-            return
+        if (self.guard is not None and self.guard.bad) or self.model.stop_training:
+            return  # a NaN or a preemption stopped the period early: nothing to judge
         step = _step(self.model)
         period = step // self.period_steps
         gen = self.sample_fn(len(self.val))
@@ -186,8 +227,8 @@ class CheckpointSaver(keras.callbacks.Callback):
         self.manager, self.guard = manager, guard
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.guard is not None and self.guard.bad:
-            return
+        if (self.guard is not None and self.guard.bad) or self.model.stop_training:
+            return  # NaN: keep the last good checkpoint; preemption: already saved
         self.manager.save(checkpoint_number=_step(self.model))
 
 

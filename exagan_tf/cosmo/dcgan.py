@@ -159,8 +159,9 @@ def counts_from_generated(images, cfg: DCGANConfig, data_format: str):
 class PowerSpectrumLoss:
     """Differentiable version of the power spectrum the statistics use, as a generator loss.
 
-    The generator's first channel ``s`` is taken back to counts ``x = a(1+s)/(1-s)`` (with ``s``
-    capped where ``x`` reaches the int16 maximum, as :func:`counts_from_generated` does), then
+    The generator's first channel ``s`` is taken back to counts ``x = a(1+s)/(1-s)`` (``1 - s``
+    floored at 1e-6 as in MCR, not capped at the int16 maximum: an over-bright pixel must keep a
+    gradient that pulls it back, and through the logarithm that gradient stays bounded), then
     ``P(k) = |FFT((x - mu)/mu)|^2`` is binned with exactly the annuli of
     :func:`exagan_tf.core.stats.power_spectrum_2d`; the loss is
     :func:`~exagan_tf.core.losses.log_spectrum_moments_loss` against the mean and scatter of the
@@ -188,7 +189,6 @@ class PowerSpectrumLoss:
         _, matrix = stats._original_binning(x.shape[-1])
         self.matrix = tf.constant(matrix.toarray(), tf.float32)
         self.a = float(cfg.datascale)
-        self.s_cap = float(1.0 - 2.0 * self.a / (INT16_MAX + self.a))  # s(INT16_MAX)
         self.data_format = data_format
 
     def log_spectra(self, generated):
@@ -196,8 +196,8 @@ class PowerSpectrumLoss:
         import tensorflow as tf
 
         s = generated[:, 0] if self.data_format == "channels_first" else generated[..., 0]
-        s = tf.minimum(tf.cast(s, tf.float32), self.s_cap)
-        x = self.a * (1.0 + s) / (1.0 - s)
+        s = tf.cast(s, tf.float32)
+        x = self.a * (1.0 + s) / tf.maximum(1.0 - s, 1e-6)
         f = tf.signal.rfft2d((x - self.mu) / self.mu)
         power = tf.reshape(tf.math.real(f) ** 2 + tf.math.imag(f) ** 2, [tf.shape(s)[0], -1])
         return tf.math.log(tf.matmul(power, self.matrix) + 1e-30)

@@ -34,7 +34,7 @@ def test_channels_first_and_saturated_pixels():
     x = _counts()
     loss_cf = PowerSpectrumLoss(x, cfg, "channels_first")
     s = scale_transform(x.astype(np.float64), cfg.datascale)[:, None].astype("float32")
-    s[:, :, 3, 3] = 1.0  # a saturated tanh: capped at the int16 maximum, never inf
+    s[:, :, 3, 3] = 1.0  # a saturated tanh: floored 1 - s, never inf
     value = float(loss_cf(tf.constant(s)))
     assert np.isfinite(value) and value > 0
 
