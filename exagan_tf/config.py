@@ -41,7 +41,8 @@ def read_tags(path: str | Path) -> dict[str, dict]:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
-        raise UserError(f"{path}:{where} not valid YAML ({getattr(err, 'problem', err)})") from None
+        problem = " ".join(str(getattr(err, "problem", None) or err).split())
+        raise UserError(f"{path}:{where} not valid YAML ({problem})") from None
     if not isinstance(doc, dict):
         raise UserError(f"{path}: expected a mapping of config tags at the top level")
     return {k: v for k, v in doc.items() if isinstance(v, dict) and not str(k).startswith(".")}
