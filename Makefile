@@ -20,7 +20,7 @@ NGRID ?= 128
 WORKERS ?= 2
 SEED ?= 0
 
-.PHONY: venv install demo data data-demo data-raw universes train analyze tensorboard test test-slow bench lint clean-venv
+.PHONY: venv install demo data data-demo data-raw universes train analyze tensorboard test test-slow bench lint clean-venv data-muons muons-demo
 
 venv install: $(VENV)/.installed
 
@@ -49,6 +49,14 @@ data: data-demo data-raw
 demo: data-demo
 	$(PY) -m exagan_tf.train demo $(RUN)
 	$(PY) -m exagan_tf.analyze demo $(RUN)
+
+# SHiP muons: 16 ROOT files of 20k muons (file 15 deliberately rogue and excluded), 4 categories
+data-muons: venv
+	$(PY) -m exagan_tf.muons.simulate --out data/muons/production --files 16 --muons-per-file 20000 --rogue 15
+	$(PY) -m exagan_tf.muons.preprocess data/muons/production --out data/muons/demo --exclude muons_0015.root
+
+muons-demo: data-muons
+	for c in 1 2 3 4; do $(PY) -m exagan_tf.muons.train gan gan_demo $(RUN) --category $$c; done
 
 train: data
 	$(PY) -m exagan_tf.train $(CONFIG) $(RUN)

@@ -1,0 +1,137 @@
+"""Muon benchmarks: generation throughput end to end (noise -> generator -> inverse transform ->
+ROOT files) for the original-size 4-D and 6-D generators, and the FOM classifier speed.
+
+    python benchmarks/bench_muons.py [--n 200000] [--fom-n 20000]
+
+Rows (``main()`` returns them as dicts for ``benchmarks/run_all.py``):
+
+* ``generate_{4d,6d}_folded``: NumPy generator with batch norm folded (what ``generate`` uses),
+  muons/s including ROOT output, and its ratio to the baseline run here in the same process:
+* ``generate_{4d,6d}_keras``: the Keras generator called in inference mode in batches of 65536,
+  same inverse transform and ROOT output;
+* ``fom_gbc`` / ``fom_hist``: seconds to fit + apply the original GradientBoostingClassifier and
+  the histogram BDT on n vs n, one thread each, and the speed ratio.
+
+Generator weights are random (speed does not depend on training); the transform is a plain
+[-1, 1] <-> physical-range map of the same cost as a trained one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _transforms():
+    from exagan_tf.muons.preprocess import FEATURES_4, FEATURES_6, CategoryTransform
+
+    mm6 = [
+        [-46.56, 46.56],
+        [-46.56, 46.56],
+        [-7084.9, -6460.8],
+        [-8.25, 8.25],
+        [-8.25, 8.25],
+        [10.3, 386.0],
+    ]
+    t6 = CategoryTransform(
+        "mum_displaced",
+        FEATURES_6,
+        mm6,
+        means=[0.0, 0.0],
+        min_max_2=[[-1.0, 1.0], [-1.0, 1.0]],
+        weight_sum=1.0,
+        count=1,
+    )
+    t4 = CategoryTransform("mum_prompt", FEATURES_4, mm6[2:], weight_sum=1.0, count=1)
+    return t4, t6
+
+
+def bench_generation(n: int, seed: int = 0) -> list[dict]:
+    """Muons/s of the 4-D (nG 2) and 6-D (nG 6) generators, folded NumPy vs Keras."""
+    import keras
+
+    from exagan_tf.muons import generate, models
+
+    keras.utils.set_random_seed(seed)
+    t4, t6 = _transforms()
+    rows = []
+    for label, dim, factor, tr in (("4d", 4, 2, t4), ("6d", 6, 6, t6)):
+        g = models.build_generator(dim, factor, 2)
+        folded = models.FoldedGenerator.from_keras(g)
+
+        def keras_gen(z, g=g):
+            return g(z, training=False).numpy()
+
+        keras_gen.latent = 100
+        rates = {}
+        for kind, gen in (("keras", keras_gen), ("folded", folded)):
+            gen(np.zeros((256, 100), np.float32))  # warm up (tracing, BLAS threads)
+            with tempfile.TemporaryDirectory() as tmp:
+                res = generate.generate_to_root(
+                    {tr.category: gen},
+                    {tr.category: tr},
+                    n,
+                    Path(tmp) / "out",
+                    per_file=1_000_000,
+                    seed=seed,
+                    progress=False,
+                )
+            rates[kind] = res["muons_per_s"]
+        for kind in ("keras", "folded"):
+            rows.append(
+                {
+                    "name": f"generate_{label}_{kind}",
+                    "muons_per_s": round(rates[kind]),
+                    "mflop_per_muon": round(folded.flops / 1e6, 2),
+                    "ratio_vs_keras": round(rates[kind] / rates["keras"], 2),
+                    "n": n,
+                }
+            )
+    return rows
+
+
+def bench_fom(n: int, seed: int = 0) -> list[dict]:
+    """Seconds for the original GBC and the histogram BDT on n real vs n generated (6-D)."""
+    from exagan_tf.muons import fom
+
+    rng = np.random.default_rng(seed)
+    real = np.tanh(rng.normal(size=(2 * n, 6)))
+    fake = np.tanh(rng.normal(size=(2 * n, 6)) * 1.05 + 0.02)
+    secs = {}
+    for kind in ("hist", "gbc"):
+        t0 = time.perf_counter()
+        r = fom.bdt_fom(real, fake, n, n, kind, seed)
+        secs[kind] = (time.perf_counter() - t0, r["auc"])
+    return [
+        {
+            "name": f"fom_{kind}",
+            "seconds": round(secs[kind][0], 2),
+            "auc": round(secs[kind][1], 4),
+            "n_per_side": n,
+            "speedup_vs_gbc": round(secs["gbc"][0] / secs[kind][0], 1),
+        }
+        for kind in ("gbc", "hist")
+    ]
+
+
+def main(argv=None) -> list[dict]:
+    """Run both benchmarks and print one line per row."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, default=200_000, help="muons generated per generator")
+    p.add_argument("--fom-n", type=int, default=20_000, help="muons per side for the FOM")
+    p.add_argument("--skip-fom", action="store_true")
+    args = p.parse_args(argv)
+    rows = bench_generation(args.n)
+    if not args.skip_fom:
+        rows += bench_fom(args.fom_n)
+    for row in rows:
+        print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

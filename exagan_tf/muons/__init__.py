@@ -1,0 +1,9 @@
+"""SHiP muon background: a weighted muon source, ROOT I/O, preprocessing, dense GAN / VAE, a BDT
+figure of merit and fast generation (issue 6; the original is alexmarshallbristol/
+Generative_Networks).
+
+Modules: :mod:`simulate` (muon source), :mod:`rootio` (TTree read/write), :mod:`preprocess`
+(categories, min-max, broadening, weighted batches), :mod:`models` (GAN and VAE builders),
+:mod:`fom` (BDT figure of merit), :mod:`train` (CLIs over the shared loops), :mod:`generate`
+(Poisson-mixed generation to ROOT and the dangerous region).
+"""

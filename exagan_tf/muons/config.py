@@ -1,0 +1,144 @@
+"""Muon GAN / VAE configurations (``experiments/muons.yaml``), under the original flag names.
+
+GAN keys from ``GAN_BC.py``: learning_rate (``-l``), optimizer_choice (``-o``), node_factor_G
+(``-nG``), node_factor_D (``-nD``), num_layersG (``-layersG``), num_layersD (``-layersD``),
+batch (100: 50 real + 50 generated per discriminator update), save_interval, bdt_train_size,
+and the fixed values label_noise (0.3), real_noise (0.001), latent (100).
+
+VAE keys from ``VAE_BC.py``: batch_size (``-b``), save_interval (``-s``), xent_factor (``-x``),
+intermediate_dimE (``-iE``), intermediate_dimD (``-iD``), latent_dim (``-l``, not ``-lr``),
+optimizer_choice (``-o``, unused by the original), learning_rate (``-lr``), layersE, layersD.
+
+Added (both): category, datadir, steps, bdt_test_size, fom_classifier, val_fraction, seed,
+best_after, keep_checkpoints, print_every, distribute.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+
+from exagan_tf.config import EXPERIMENTS_DIR, load_config, read_tags
+
+MUON_EXPERIMENTS = EXPERIMENTS_DIR / "muons.yaml"
+CATEGORY_NAMES = ("mup_prompt", "mum_prompt", "mup_displaced", "mum_displaced")
+
+
+def _common_problems(cfg) -> str | None:
+    if cfg.category not in CATEGORY_NAMES:
+        return f"category={cfg.category!r}: expected one of {', '.join(CATEGORY_NAMES)}"
+    for key in ("steps", "save_interval", "bdt_train_size", "bdt_test_size", "print_every"):
+        if getattr(cfg, key) <= 0:
+            return f"{key}={getattr(cfg, key)} must be positive"
+    if not 0.0 < cfg.val_fraction < 1.0:
+        return f"val_fraction={cfg.val_fraction} must be in (0, 1)"
+    if cfg.learning_rate <= 0:
+        return f"learning_rate={cfg.learning_rate} must be positive"
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class MuonGANConfig:
+    """Dense muon GAN (``GAN_BC.py`` defaults)."""
+
+    category: str
+    datadir: str
+    learning_rate: float = 0.00005
+    optimizer_choice: int = 0
+    node_factor_G: float = 6
+    node_factor_D: float = 3
+    num_layersG: int = 2
+    num_layersD: int = 2
+    batch: int = 100
+    latent: int = 100
+    label_noise: float = 0.3
+    real_noise: float = 0.001
+    save_interval: int = 5000
+    steps: int = 10_000_000
+    bdt_train_size: int = 50_000
+    bdt_test_size: int = 50_000
+    fom_classifier: typing.Literal["gbc", "hist"] = "gbc"
+    val_fraction: float = 0.2
+    joint_batch: bool = False
+    seed: int = 0
+    best_after: int = 0
+    keep_checkpoints: int = 2
+    print_every: int = 100
+    distribute: typing.Literal["auto", "none", "mirrored"] = "auto"
+
+    def validate(self) -> str | None:
+        """One-line problem, or None."""
+        problem = _common_problems(self)
+        if problem:
+            return problem
+        if self.batch < 2 or self.batch % 2:
+            return f"batch={self.batch} must be even (half real, half generated)"
+        if self.optimizer_choice not in (0, 1, 2):
+            return f"optimizer_choice={self.optimizer_choice}: expected 0, 1 or 2"
+        for key in ("num_layersG", "num_layersD"):
+            if not 1 <= getattr(self, key) <= 6:
+                return f"{key}={getattr(self, key)} must be in 1..6"
+        if self.node_factor_G <= 0 or self.node_factor_D <= 0:
+            return "node_factor_G and node_factor_D must be positive"
+        if self.label_noise < 0 or self.real_noise < 0:
+            return "label_noise and real_noise must be >= 0"
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class MuonVAEConfig:
+    """Dense muon VAE (``VAE_BC.py`` defaults)."""
+
+    category: str
+    datadir: str
+    learning_rate: float = 0.001
+    xent_factor: float = 1000.0
+    intermediate_dimE: int = 100
+    intermediate_dimD: int = 100
+    layersE: int = 3
+    layersD: int = 3
+    latent_dim: int = 4
+    batch_size: int = 100
+    save_interval: int = 10_000
+    steps: int = 10_000_000
+    bdt_train_size: int = 50_000
+    bdt_test_size: int = 50_000
+    fom_classifier: typing.Literal["gbc", "hist"] = "gbc"
+    val_fraction: float = 0.2
+    seed: int = 0
+    best_after: int = 0
+    keep_checkpoints: int = 2
+    print_every: int = 100
+    distribute: typing.Literal["auto", "none", "mirrored"] = "auto"
+
+    def validate(self) -> str | None:
+        """One-line problem, or None."""
+        problem = _common_problems(self)
+        if problem:
+            return problem
+        for key in (
+            "intermediate_dimE",
+            "intermediate_dimD",
+            "layersE",
+            "layersD",
+            "latent_dim",
+            "batch_size",
+        ):
+            if getattr(self, key) < 1:
+                return f"{key}={getattr(self, key)} must be >= 1"
+        if self.xent_factor <= 0:
+            return f"xent_factor={self.xent_factor} must be positive"
+        return None
+
+
+def load_muon_config(tag: str, path: str | Path | None = None):
+    """Load a tag of ``experiments/muons.yaml``: ``gan*`` tags are GANs, ``vae*`` VAEs."""
+    path = Path(path or MUON_EXPERIMENTS)
+    tags = read_tags(path)
+    if tag in tags and not tag.startswith(("gan", "vae")):
+        from exagan_tf.errors import UserError
+
+        raise UserError(f"{path}: tag '{tag}' must start with 'gan' or 'vae'")
+    cls = MuonVAEConfig if tag.startswith("vae") else MuonGANConfig
+    return load_config(cls, path, tag)

@@ -1,0 +1,394 @@
+"""Train the muon GAN or VAE of one category through the shared loops.
+
+    python -m exagan_tf.muons.train gan TAG RUN [--category CAT] [-nG 6 -nD 3 -layersG 2
+        -layersD 2 -l 5e-5 -o 0] [--datadir DIR] [--steps N]
+    python -m exagan_tf.muons.train vae TAG RUN [--category CAT] [-iE 100 -iD 100 -layersE 3
+        -layersD 3 -x 1000 -lr 1e-3] [--datadir DIR] [--steps N]
+
+TAG is a tag of ``experiments/muons.yaml`` (``gan_*`` / ``vae_*``); the flags override its keys
+and the resolved values are the run's config. Output: ``expts/muon_TAG/runRUN_CAT/`` with
+config.yaml, command.txt, train.log, TensorBoard ``logs/`` (losses; every ``save_interval``
+steps the FOM rchi2 / overlap / AUC, 1D and 2D histograms real vs generated, the BDT output),
+``fom_floor.json`` (real vs real) and ``fom_untrained.json`` (the untrained network), the latest
+checkpoint for resuming and, in ``models/``, the weights with the best reduced chi^2, the best
+overlap and the best AUC (``g_best_rchi2``, ``g_best_nonoverlap``, ``g_best_auc_gap``; VAE:
+``decoder_``/``encoder_`` prefixes) with their records. Running the same command resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from exagan_tf.errors import UserError, cli_errors
+
+GAN_FLAGS = {  # original flag -> (config key, type)
+    "-l": ("learning_rate", float),
+    "-o": ("optimizer_choice", int),
+    "-nG": ("node_factor_G", float),
+    "-nD": ("node_factor_D", float),
+    "-layersG": ("num_layersG", int),
+    "-layersD": ("num_layersD", int),
+}
+VAE_FLAGS = {
+    "-iE": ("intermediate_dimE", int),
+    "-iD": ("intermediate_dimD", int),
+    "-layersE": ("layersE", int),
+    "-layersD": ("layersD", int),
+    "-x": ("xent_factor", float),
+    "-lr": ("learning_rate", float),
+}
+BEST_KEYS = ("rchi2", "nonoverlap", "auc_gap")
+FOM_KEYS = ("rchi2", "overlap", "nonoverlap", "auc", "auc_gap", "dof")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m exagan_tf.muons.train",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="kind", required=True)
+    for kind, flags in (("gan", GAN_FLAGS), ("vae", VAE_FLAGS)):
+        s = sub.add_parser(kind, help=f"train the muon {kind.upper()}")
+        s.add_argument("tag", help=f"{kind}_* tag of experiments/muons.yaml")
+        s.add_argument("run", help="run number or name")
+        s.add_argument("--category", default=None, help="mup_prompt ... mum_displaced, or 1-4")
+        s.add_argument("--datadir", default=None, help="preprocessed data folder")
+        s.add_argument("--steps", type=int, default=None, help="total training steps")
+        s.add_argument("--config-file", default=None, help="default experiments/muons.yaml")
+        s.add_argument("--expts", default="expts", help="root of run directories")
+        s.add_argument("--dry-run", action="store_true", help="print the resolved config")
+        for flag, (key, typ) in flags.items():
+            s.add_argument(flag, dest=key, type=typ, default=None, help=f"config key {key}")
+    return p.parse_args(argv)
+
+
+def resolve_config(args: argparse.Namespace):
+    """The tag's config with the command-line overrides applied (validated)."""
+    from exagan_tf.config import build_config, config_to_dict
+    from exagan_tf.muons.config import MUON_EXPERIMENTS, load_muon_config
+    from exagan_tf.muons.preprocess import get_category
+
+    if not args.tag.startswith(args.kind):
+        raise UserError(f"tag '{args.tag}' is not a {args.kind} tag (expected {args.kind}_*)")
+    cfg = load_muon_config(args.tag, args.config_file)
+    values = config_to_dict(cfg)
+    flags = GAN_FLAGS if args.kind == "gan" else VAE_FLAGS
+    for key, _ in flags.values():
+        if getattr(args, key, None) is not None:
+            values[key] = getattr(args, key)
+    if args.category is not None:
+        values["category"] = get_category(args.category).name
+    if args.datadir is not None:
+        values["datadir"] = args.datadir
+    if args.steps is not None:
+        values["steps"] = args.steps
+    return build_config(type(cfg), values, args.tag, args.config_file or MUON_EXPERIMENTS)
+
+
+@cli_errors
+def main(argv=None) -> int:
+    """CLI entry point."""
+    args = parse_args(argv)
+    cfg = resolve_config(args)
+    if args.dry_run:
+        import yaml
+
+        from exagan_tf.config import config_to_dict
+
+        print(yaml.safe_dump({args.tag: config_to_dict(cfg)}, sort_keys=False), end="")
+        return 0
+    argv = list(argv if argv is not None else sys.argv[1:])
+    train(args.kind, cfg, args.tag, args.run, Path(args.expts), argv)
+    return 0
+
+
+def run_name(tag: str, run, category: str) -> tuple[str, str]:
+    """(config tag folder, run id) of a muon run: ``expts/muon_TAG/runRUN_CAT``."""
+    return f"muon_{tag}", f"{run}_{category}"
+
+
+class FomMonitor:
+    """The statistics function for ``SampleMonitor``: BDT FOM, keeping the last BDT outputs for
+    the BDT-output figure."""
+
+    def __init__(self, cfg, seed: int):
+        self.cfg, self.seed, self.last = cfg, seed, None
+
+    def __call__(self, val: np.ndarray, gen: np.ndarray) -> dict:
+        from exagan_tf.muons.fom import bdt_fom
+
+        r = bdt_fom(
+            val,
+            gen,
+            self.cfg.bdt_train_size,
+            self.cfg.bdt_test_size,
+            self.cfg.fom_classifier,
+            self.seed,
+            keep_outputs=True,
+        )
+        self.last = (r.pop("out_real"), r.pop("out_fake"))
+        return {k: float(r[k]) for k in FOM_KEYS}
+
+    def figure(self, val, gen):
+        from exagan_tf.muons.fom import bdt_output_figure
+
+        return bdt_output_figure(*self.last)
+
+
+def build_gan_model(cfg, dim: int):
+    """The GAN (shared loop) with the muon generator/discriminator and optimizers."""
+    from exagan_tf.core.gan import GAN
+    from exagan_tf.muons import models
+
+    g = models.build_generator(dim, cfg.node_factor_G, cfg.num_layersG, cfg.latent)
+    d = models.build_discriminator(dim, cfg.node_factor_D, cfg.num_layersD)
+    gan = GAN(
+        g,
+        d,
+        cfg.latent,
+        seed=cfg.seed,
+        joint_batch=cfg.joint_batch,
+        label_noise=cfg.label_noise,
+        real_noise=cfg.real_noise,
+    )
+    gan.compile(
+        models.make_optimizer(cfg.optimizer_choice, cfg.learning_rate),
+        models.make_optimizer(cfg.optimizer_choice, cfg.learning_rate),
+    )
+    return gan
+
+
+def build_vae_model(cfg, dim: int):
+    """The VAE (shared loop): BCE x xent_factor x dim (the original's original_dim * mean BCE)
+    + KL, Adam(beta_1 0.5, decay 8e-8)."""
+    from exagan_tf.core.vae import VAE
+    from exagan_tf.muons import models
+
+    enc = models.build_encoder(dim, cfg.intermediate_dimE, cfg.layersE, cfg.latent_dim)
+    dec = models.build_decoder(dim, cfg.intermediate_dimD, cfg.layersD, cfg.latent_dim)
+    vae = VAE(enc, dec, recon_loss="bce", recon_weight=cfg.xent_factor * dim, seed=cfg.seed)
+    vae.compile(models.make_optimizer(1, cfg.learning_rate))
+    return vae
+
+
+def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Path:
+    """Create or resume the run and train it to ``cfg.steps``; returns the run directory."""
+    from exagan_tf import runs
+    from exagan_tf.muons import preprocess as pp
+
+    cat = pp.get_category(cfg.category)
+    x, w = pp.load_category(cfg.datadir, cat.name)
+    (x_tr, w_tr), (x_val, w_val) = pp.split_train_val(x, w, cfg.val_fraction)
+    n_fom = cfg.bdt_train_size + cfg.bdt_test_size
+    batch = cfg.batch // 2 if kind == "gan" else cfg.batch_size
+
+    folder, rid = run_name(tag, run_id, cat.name)
+    run = runs.open_run(folder, rid, cfg, expts, ["-m", "exagan_tf.muons.train", *argv])
+    log = runs.setup_logging(run, "exagan_tf.muons")
+
+    import keras
+    import tensorflow as tf
+
+    from exagan_tf import distribute
+    from exagan_tf.core import callbacks as cb
+    from exagan_tf.fileio import write_json_atomic
+    from exagan_tf.muons import fom
+
+    strategy = distribute.get_strategy(cfg.distribute)
+    runs.write_meta(
+        run,
+        {
+            "kind": kind,
+            "config_tag": tag,
+            "category": cat.name,
+            "n_train": len(x_tr),
+            "n_val": len(x_val),
+            "replicas": strategy.num_replicas_in_sync,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "python": platform.python_version(),
+        },
+    )
+    with strategy.scope():
+        keras.utils.set_random_seed(cfg.seed)
+        model = build_gan_model(cfg, cat.dim) if kind == "gan" else build_vae_model(cfg, cat.dim)
+        best = {
+            k: tf.Variable(math.inf, dtype=tf.float64, trainable=False, name=f"best_{k}")
+            for k in BEST_KEYS
+        }
+    if kind == "gan":
+        nets = {
+            "generator": model.generator,
+            "discriminator": model.discriminator,
+            "d_optimizer": model.d_optimizer,
+            "g_optimizer": model.g_optimizer,
+        }
+        save = {"g": model.generator, "d": model.discriminator}
+    else:
+        nets = {"encoder": model.encoder, "decoder": model.decoder, "optimizer": model.optimizer}
+        save = {"decoder": model.decoder, "encoder": model.encoder}
+    ckpt = tf.train.Checkpoint(**nets, **best)
+    manager = tf.train.CheckpointManager(ckpt, run.checkpoints, max_to_keep=cfg.keep_checkpoints)
+    if manager.latest_checkpoint:
+        ckpt.restore(manager.latest_checkpoint).expect_partial()
+        log.info(f"resumed {run.path} at step {int(model.step.numpy())}")
+    start = int(model.step.numpy())
+    periods = math.ceil(cfg.steps / cfg.save_interval)
+    steps = periods * cfg.save_interval
+    if start >= steps:
+        log.info(f"{run.path}: already trained to step {start}; nothing to do")
+        return run.path
+
+    # the FOM's real sample: held-out muons drawn by weight, fixed for the whole run
+    val = pp.WeightedSampler(w_val, cfg.seed + 1).sample(x_val, n_fom).astype(np.float64)
+    val_b = pp.WeightedSampler(w_val, cfg.seed + 2).sample(x_val, n_fom).astype(np.float64)
+
+    def sample_fn(n: int) -> np.ndarray:
+        if kind == "gan":
+            from exagan_tf.core.gan import generate_images
+
+            out = generate_images(model.generator, cfg.latent, n, cfg.seed + 777, 4096)
+        else:
+            out = 2.0 * model.sample(n=n, seed=cfg.seed + 777) - 1.0
+        return np.asarray(out, np.float64)
+
+    monitor_fn = FomMonitor(cfg, cfg.seed)
+    if not (run.path / "fom_floor.json").exists():
+        floor = {
+            k: float(v)
+            for k, v in fom.fom_floor(
+                val, val_b, cfg.bdt_train_size, cfg.bdt_test_size, cfg.fom_classifier, cfg.seed
+            ).items()
+        }
+        write_json_atomic(run.path / "fom_floor.json", floor)
+        log.info("FOM floor (real vs real): " + _fmt(floor))
+    if start == 0 and not (run.path / "fom_untrained.json").exists():
+        untrained = monitor_fn(val, sample_fn(n_fom))
+        write_json_atomic(run.path / "fom_untrained.json", untrained)
+        log.info("FOM untrained: " + _fmt(untrained))
+
+    data = pp.weighted_dataset(x_tr, w_tr, batch, seed=cfg.seed * 1_000_003 + start)
+    if kind == "vae":
+        data = data.map(lambda b: (b + 1.0) / 2.0)
+    writer = tf.summary.create_file_writer(str(run.logs))
+    guard = cb.NaNGuard(log)
+    names = list(cat.features)
+    monitor = cb.SampleMonitor(
+        sample_fn,
+        val,
+        monitor_fn,
+        {
+            "features_1d": lambda v, g: fom.feature_histograms_figure(v, g, names),
+            "features_2d": lambda v, g: fom.pair_histograms_figure(v, g, names),
+            "bdt_output": monitor_fn.figure,
+        },
+        writer,
+        run.models,
+        save,
+        cfg.best_after,
+        best,
+        cfg.save_interval,
+        log,
+        guard,
+    )
+    callbacks = [
+        guard,
+        cb.ProgressLog(log, cfg.print_every, steps, batch),
+        monitor,
+        cb.CheckpointSaver(manager, guard),
+    ]
+    log.info(
+        f"run {run.path} | {kind} {cat.name} ({cat.dim}-D) | {len(x_tr)} train, "
+        f"{len(x_val)} held out | steps {start}->{steps}"
+    )
+    t0 = time.perf_counter()
+    model.fit(
+        data,
+        epochs=periods,
+        initial_epoch=start // cfg.save_interval,
+        steps_per_epoch=cfg.save_interval,
+        callbacks=callbacks,
+        verbose=0,
+        shuffle=False,
+    )
+    if guard.bad:
+        raise UserError(f"{run.path}: training stopped, {guard.bad}; last good checkpoint kept")
+    done = int(model.step.numpy())
+    final = "generator" if kind == "gan" else "decoder"
+    cb.save_model_atomic(
+        save["g" if kind == "gan" else "decoder"], run.models / f"{final}_final.keras"
+    )
+    if kind == "vae":
+        cb.save_model_atomic(model.encoder, run.models / "encoder_final.keras")
+    write_json_atomic(
+        run.models / "final.json", {"step": done, **monitor.last_stats}, overwrite=True
+    )
+    log.info(f"done: step {done}, {(done - start) / (time.perf_counter() - t0):.1f} steps/s")
+    return run.path
+
+
+def _fmt(d: dict) -> str:
+    return " ".join(f"{k}={d[k]:.4g}" for k in FOM_KEYS if k in d)
+
+
+def load_run_config(run_dir: str | Path):
+    """(kind, config) of a finished run directory."""
+    import yaml
+
+    from exagan_tf.config import config_from_dict
+    from exagan_tf.muons.config import MuonGANConfig, MuonVAEConfig
+
+    run_dir = Path(run_dir)
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise UserError(f"{run_dir}: no config.yaml; not a muon run directory")
+    values = yaml.safe_load(path.read_text())
+    kind = "vae" if "xent_factor" in values else "gan"
+    cls = MuonVAEConfig if kind == "vae" else MuonGANConfig
+    return kind, config_from_dict(cls, values, str(path))
+
+
+def load_trained(run_dir: str | Path, which: str = "best_rchi2"):
+    """(kind, config, model) of a run: the GAN generator, or the VAE (encoder + decoder), with
+    the weights ``which`` = best_rchi2 | best_nonoverlap | best_auc_gap | final."""
+    from exagan_tf.muons import preprocess as pp
+
+    run_dir = Path(run_dir)
+    kind, cfg = load_run_config(run_dir)
+    dim = pp.get_category(cfg.category).dim
+    models_dir = run_dir / "models"
+    if kind == "gan":
+        from exagan_tf.muons import models
+
+        g = models.build_generator(dim, cfg.node_factor_G, cfg.num_layersG, cfg.latent)
+        nets = {"g": g}
+    else:
+        model = build_vae_model(cfg, dim)
+        nets = {"encoder": model.encoder, "decoder": model.decoder}
+    for prefix, net in nets.items():
+        if which == "final":
+            import keras
+
+            name = "generator" if prefix == "g" else prefix
+            path = models_dir / f"{name}_final.keras"
+            if not path.is_file():
+                raise UserError(f"{path}: no such model; has the run finished?")
+            net.set_weights(keras.saving.load_model(path, safe_mode=True).get_weights())
+        else:
+            path = models_dir / f"{prefix}_{which}.weights.h5"
+            if not path.is_file():
+                raise UserError(f"{path}: no such weights file (which={which!r})")
+            net.load_weights(path)
+    return kind, cfg, (nets["g"] if kind == "gan" else model)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""End to end: train tiny GAN and VAE runs through the shared loops, resume, generate to ROOT,
+target the dangerous region; CLI errors."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import uproot
+
+from exagan_tf.errors import UserError
+from exagan_tf.muons import generate, models, rootio, train
+from exagan_tf.muons import preprocess as pp
+
+
+@pytest.fixture(scope="module")
+def gan_run(preprocessed, tmp_path_factory):
+    data, _ = preprocessed
+    expts = tmp_path_factory.mktemp("expts")
+    argv = [
+        "gan",
+        "gan_test",
+        "0",
+        "--category",
+        "1",
+        "--datadir",
+        str(data),
+        "--expts",
+        str(expts),
+        "-nG",
+        "0.125",
+        "-l",
+        "1e-3",
+    ]
+    assert train.main(argv) == 0
+    return expts / "muon_gan_test" / "run0_mup_prompt", argv
+
+
+def test_gan_run_outputs_and_resume(gan_run, capsys):
+    run, argv = gan_run
+    for name in (
+        "config.yaml",
+        "fom_floor.json",
+        "fom_untrained.json",
+        "train.log",
+        "models/g_best_rchi2.weights.h5",
+        "models/g_best_nonoverlap.weights.h5",
+        "models/g_best_auc_gap.weights.h5",
+        "models/generator_final.keras",
+    ):
+        assert (run / name).exists(), name
+    untrained = json.loads((run / "fom_untrained.json").read_text())
+    floor = json.loads((run / "fom_floor.json").read_text())
+    assert untrained["auc"] > floor["auc"]
+    assert "node_factor_G: 0.125" in (run / "config.yaml").read_text()
+    assert any(p.name.startswith("events") for p in (run / "logs").iterdir())
+    assert train.main(argv) == 0  # resumes: already trained
+    assert "nothing to do" in (run / "train.log").read_text()
+    with pytest.raises(SystemExit) as err:
+        train.main([*argv[:-2], "-l", "2e-3"])
+    assert err.value.code == 2
+    assert "different config" in capsys.readouterr().err
+
+
+def test_generate_to_root(gan_run, preprocessed, tmp_path):
+    run, _ = gan_run
+    data, transforms = preprocessed
+    kind, cfg, g = train.load_trained(run, "best_rchi2")
+    folded = models.FoldedGenerator.from_keras(g)
+    gens = {c: folded for c in pp.CATEGORIES if pp.CATEGORIES[c].prompt}
+    gens.update(
+        {
+            c: models.FoldedGenerator.from_keras(models.build_generator(6, 0.125))
+            for c in pp.CATEGORIES
+            if not pp.CATEGORIES[c].prompt
+        }
+    )
+    res = generate.generate_to_root(
+        gens, transforms, 5000, tmp_path / "gen", per_file=2000, batch=1024, seed=1, progress=False
+    )
+    total = sum(res["counts"].values())
+    assert abs(total - 5000) < 5 * np.sqrt(5000) and len(res["files"]) == -(-total // 2000)
+    means = generate.category_means(transforms, 5000, "weight")
+    for c, m in means.items():
+        assert abs(res["counts"][c] - m) < 5 * np.sqrt(m) + 1
+    back = [rootio.read_muons(f) for f in res["files"]]
+    assert sum(len(b["z"]) for b in back) == total
+    with uproot.open(res["files"][0]) as f:
+        assert f[rootio.TREE_NAME].classname == "TTree"
+    allm = {k: np.concatenate([b[k] for b in back]) for k in back[0]}
+    prompt = (allm["x"] == 0) & (allm["y"] == 0)
+    n_prompt = res["counts"]["mup_prompt"] + res["counts"]["mum_prompt"]
+    assert prompt.sum() == n_prompt
+    # inverse transform: generated prompt StartZ inside the category's range
+    tr = transforms["mup_prompt"]
+    z = allm["z"][prompt & (allm["id"] == -13)]
+    assert z.min() >= tr.min_max_1[0][0] - 1e-3 and z.max() <= tr.min_max_1[0][1] + 1e-3
+    np.testing.assert_allclose(allm["w"], res["weight_per_muon"], rtol=1e-6)
+
+
+def test_vae_train_and_dangerous_region(preprocessed, tmp_path):
+    data, transforms = preprocessed
+    argv = [
+        "vae",
+        "vae_test",
+        "0",
+        "--category",
+        "mup_prompt",
+        "--datadir",
+        str(data),
+        "--expts",
+        str(tmp_path),
+        "-iE",
+        "8",
+        "-iD",
+        "8",
+        "-x",
+        "10",
+    ]
+    assert train.main(argv) == 0
+    run = tmp_path / "muon_vae_test" / "run0_mup_prompt"
+    assert (run / "models" / "decoder_best_rchi2.weights.h5").exists()
+    kind, cfg, vae = train.load_trained(run, "final")
+    assert kind == "vae" and cfg.xent_factor == 10
+    x, w = pp.load_category(data, "mup_prompt")
+    raw = transforms["mup_prompt"].inverse(x)
+    # a transform wide enough for two muons made dangerous, so the targeting has seeds
+    tr = dataclasses.replace(
+        transforms["mup_prompt"],
+        min_max_1=[transforms["mup_prompt"].min_max_1[0], [-5.0, 5.0], [-5.0, 5.0], [0.0, 400.0]],
+    )
+    raw[:2, 1:4] = [[4.0, 0.0, 150.0], [0.0, -3.5, 120.0]]
+    x2 = tr.forward(raw)
+    res = generate.vae_dangerous(vae, tr, x2, w, n=2000, scale=0.5, seed=0)
+    assert res["n_real_dangerous"] >= 2
+    assert 0 <= res["targeted_fraction"] <= 1 and res["enrichment_vs_real"] >= 0
+    with pytest.raises(UserError, match="dangerous muons"):
+        generate.vae_dangerous(vae, tr, x2[2:50], w[2:50], n=10)
+
+
+def test_cli_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit) as err:
+        train.main(["gan", "gan_test", "0", "--datadir", str(tmp_path / "none")])
+    assert err.value.code == 2
+    assert "no such file" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train.main(["gan", "vae_test", "0"])
+    assert "not a gan tag" in capsys.readouterr().err
+    assert train.main(["gan", "gan_test", "0", "--dry-run", "-nG", "2"]) == 0
+    assert "node_factor_G: 2" in capsys.readouterr().out
