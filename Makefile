@@ -20,7 +20,7 @@ NGRID ?= 128
 WORKERS ?= 2
 SEED ?= 0
 
-.PHONY: venv install demo data data-demo data-raw universes train analyze tensorboard test test-slow bench lint clean-venv data-muons muons-demo
+.PHONY: venv install demo data data-demo data-raw universes train analyze tensorboard test test-slow bench lint clean-venv data-muons muons-demo data-baryons data-baryons-full gr-demo
 
 venv install: $(VENV)/.installed
 
@@ -58,7 +58,30 @@ data-muons: venv
 muons-demo: data-muons
 	for c in 1 2 3 4; do $(PY) -m exagan_tf.muons.train gan gan_demo $(RUN) --category $$c; done
 
-train: data
+# Baryon painting: 64^3 N-body dark matter at 11 redshifts with painted gas pressure (~35 s)
+BARYON_FULL_TAGS := cvae cgan
+BARYON_TAGS := cvae_demo cgan_demo cvae_holdout cgan_holdout cvae_test cgan_test
+TRAIN_DATA := $(if $(filter $(CONFIG),$(BARYON_FULL_TAGS)),data-baryons-full,$(if $(filter $(CONFIG),$(BARYON_TAGS)),data-baryons,data))
+
+data-baryons: venv
+	@test -f data/baryons/baryon_maps.h5 || $(PY) -m exagan_tf.baryons.simulate --out data/baryons --seed $(SEED)
+
+data-baryons-full: venv
+	@test -f data/baryons_full/baryon_maps.h5 || $(PY) -m exagan_tf.baryons.simulate --out data/baryons_full \
+		--npart 256 --box 400 --npix 2048 --sheets 8 --seed $(SEED)
+
+# GR vs Newton: 96 seeds of paired 32^3 potentials, fiducial and amplified A_s
+data/gr/demo.h5: | venv
+	$(PY) -m exagan_tf.gr.simulate --out $@ --seeds 96 --ngrid 32 --input redshifts --redshifts 1
+
+data/gr/demo_amplified.h5: | venv
+	$(PY) -m exagan_tf.gr.simulate --out $@ --seeds 96 --ngrid 32 --input redshifts --redshifts 1 --amplification 1e6
+
+gr-demo: data/gr/demo.h5 data/gr/demo_amplified.h5
+	for c in demo demo_penguin demo_amplified demo_amplified_penguin demo_newton05; do \
+		$(PY) -m exagan_tf.gr.run_controller experiments/gr/$$c.yaml; done
+
+train: $(TRAIN_DATA)
 	$(PY) -m exagan_tf.train $(CONFIG) $(RUN)
 
 analyze: venv

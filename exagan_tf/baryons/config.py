@@ -1,0 +1,130 @@
+"""Configuration of the baryon-painting runs (``experiments/baryons.yaml``).
+
+One dataclass serves both model families (``model: cvae | cgan``); the keys that only one of
+them reads are documented as such. Names follow the original where it has one (``beta_KL``,
+``lambda_perceptual``, ``learning_rate``, ``adam_betas``, ``learning_rate_decay``,
+``batch_size``, ``n_samples``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from pathlib import Path
+
+from exagan_tf.config import EXPERIMENTS_DIR, load_config, read_tags
+from exagan_tf.errors import UserError
+
+BARYONS_FILE = EXPERIMENTS_DIR / "baryons.yaml"
+
+
+@dataclasses.dataclass(frozen=True)
+class BaryonConfig:
+    """Hyperparameters of a CVAE or CGAN painting run.
+
+    Common: model, datadir, tile_size, pseudo_epoch (samples per pseudo-epoch: 1568 in the
+    original, the checkpoint period here), train_redshifts (None = all in the data; the
+    held-out run leaves 0.25 out), augment (random symmetries of the square per tile), n_eval
+    (test pairs per monitored redshift), monitor_redshifts, datafmt, distribute, seed,
+    keep_checkpoints, best_after, jit_compile, print_batch.
+
+    CVAE: stages (list of [pseudo_epochs, batch_size, learning_rate], run in order: the
+    original's batch 4 -> 24 at 1e-3, then 1e-4 .. 1e-6), beta_KL.
+
+    CGAN: batch_size, learning_rate, adam_betas, learning_rate_decay (factor applied every
+    lr_decay_iterations generator+discriminator iterations), n_samples (training samples),
+    lambda_perceptual (weight of mean|p - p_hat|; 2.5 = the original's 5 * 0.5),
+    spectral_norm_generator, spectral_norm_discriminator, d_sigmoid, g_last_batchnorm (the
+    table's batch norm before the generator's tanh).
+    """
+
+    model: typing.Literal["cvae", "cgan"]
+    tile_size: int
+    datadir: str = "data/baryons"
+    pseudo_epoch: int = 1568
+    train_redshifts: tuple[float, ...] | None = None
+    augment: bool = True
+    n_eval: int = 64
+    monitor_redshifts: tuple[float, ...] = (0.0, 1.0, 2.0)
+    # CVAE
+    stages: tuple[tuple[int, int, float], ...] = ()
+    beta_KL: float = 1.0
+    # CGAN
+    batch_size: int = 6
+    learning_rate: float = 5e-5
+    adam_betas: tuple[float, float] = (0.5, 0.999)
+    learning_rate_decay: float = 0.85
+    lr_decay_iterations: int = 1568
+    n_samples: int = 150000
+    lambda_perceptual: float = 2.5
+    spectral_norm_generator: bool = False
+    spectral_norm_discriminator: bool = True
+    d_sigmoid: bool = False
+    g_last_batchnorm: bool = True
+    # run
+    datafmt: typing.Literal["channels_first", "channels_last", "auto"] = "auto"
+    distribute: typing.Literal["auto", "none", "mirrored"] = "auto"
+    seed: int = 0
+    keep_checkpoints: int = 2
+    best_after: int = 0
+    jit_compile: bool = False
+    print_batch: int = 50
+
+    def validate(self) -> str | None:
+        """One-line problem description, or None."""
+        if self.model == "cvae":
+            if not self.stages:
+                return "a cvae needs stages: [[pseudo_epochs, batch_size, learning_rate], ...]"
+            if self.tile_size % 32 or self.tile_size < 32:
+                return f"tile_size={self.tile_size}: the CVAE needs a multiple of 32"
+        elif self.tile_size % 8 or self.tile_size < 24:
+            return f"tile_size={self.tile_size}: the CGAN needs a multiple of 8 of at least 24"
+        for i, stage in enumerate(self.stages):
+            if len(stage) != 3 or stage[0] < 1 or stage[1] < 1 or not stage[2] > 0:
+                return (f"stages[{i}]={list(stage)}: expected [pseudo_epochs >= 1, "
+                        "batch_size >= 1, learning_rate > 0]")
+        for key in ("pseudo_epoch", "batch_size", "n_samples", "lr_decay_iterations", "n_eval",
+                    "print_batch", "keep_checkpoints"):
+            if getattr(self, key) < 1:
+                return f"{key}={getattr(self, key)} must be positive"
+        if not 0 < self.learning_rate_decay <= 1:
+            return f"learning_rate_decay={self.learning_rate_decay}: expected in (0, 1]"
+        if not all(0 <= b < 1 for b in self.adam_betas):
+            return f"adam_betas={list(self.adam_betas)}: expected values in [0, 1)"
+        return None
+
+    def schedule(self) -> list[tuple[int, int, float]]:
+        """Stages ``(pseudo_epochs, batch_size, learning_rate)``; the CGAN has one stage of
+        ceil(n_samples / pseudo_epoch) pseudo-epochs (its decay runs on iterations)."""
+        if self.model == "cvae":
+            return [(int(p), int(b), float(lr)) for p, b, lr in self.stages]
+        return [(math.ceil(self.n_samples / self.pseudo_epoch), self.batch_size,
+                 self.learning_rate)]
+
+
+def baryon_tags(path: str | Path | None = None) -> set[str]:
+    """The tags of ``experiments/baryons.yaml`` (for the top-level train/analyze dispatch)."""
+    return set(read_tags(path or BARYONS_FILE))
+
+
+def load_baryons(tag: str, path: str | Path | None = None) -> BaryonConfig:
+    """Load a tag of ``experiments/baryons.yaml`` (or ``path``)."""
+    # stages stay lists of lists as in the YAML, so a resumed run compares equal
+    return load_config(BaryonConfig, path or BARYONS_FILE, tag)
+
+
+def check_redshift_option(cfg: BaryonConfig, available) -> list[int]:
+    """Indices of ``cfg.train_redshifts`` in ``available`` (all when None); UserError if absent."""
+    import numpy as np
+
+    available = np.asarray(available, dtype=float)
+    if cfg.train_redshifts is None:
+        return list(range(available.size))
+    out = []
+    for z in cfg.train_redshifts:
+        hit = np.flatnonzero(np.isclose(available, z, atol=1e-6))
+        if hit.size == 0:
+            raise UserError(f"train_redshifts: {z:g} is not in the data ({available.tolist()})")
+        out.append(int(hit[0]))
+    return out

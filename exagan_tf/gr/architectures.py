@@ -1,0 +1,191 @@
+"""RACOON and PENGUIN, the original classifier tables, as Keras functional models.
+
+The original tables (Johanmkr/MasterThesis ``ML_CNN/architectures.py``), for 256^2 inputs::
+
+    RACOON:  Conv(k4, s4, p0) (C, 256, 256) -> (lp, 64, 64)
+             Conv(k4, s4, p0) -> (4 lp, 16, 16)
+             Conv(k4, s4, p0) -> (8 lp, 4, 4)
+             Linear(8 lp * 4 * 4 -> lp), act, Dropout;  Linear(lp -> 1)   (no biases anywhere)
+    PENGUIN: 6 x Conv(k4, s2, p1): (C, 256, 256) -> (lp, 128, 128) -> (2 lp, 64, 64)
+             -> (4 lp, 32, 32) -> (6 lp, 16, 16) -> (8 lp, 8, 8) -> (10 lp, 4, 4)   (no conv bias)
+             Linear(10 lp * 16 -> 10 lp), BatchNorm1d, act, Dropout;
+             Linear(10 lp -> lp), BatchNorm1d, act, Dropout;  Linear(lp -> 1)
+
+Each convolution is followed by batch normalisation (PyTorch defaults: eps 1e-5, momentum 0.1,
+i.e. Keras momentum 0.9) and the activation (ReLU by default; the original run controller passed
+LeakyReLU(0.2), ``activation: leaky_relu`` here). One logit out: train with binary cross-entropy
+from logits.
+
+Other input sizes (the table is for 256^2): the widths and the final 4^2 map are kept, and only
+the strides change, so a 32^2 or 64^2 slice on a CPU meets the same layers. The input side ``s``
+must be a power of two from 8 to 256; the network must downsample by s / 4:
+
+* RACOON spreads the log2(s/4) halvings evenly over its three layers (the earlier layers
+  take the extra ones); a layer with stride t > 1 has kernel t and no padding (the original's
+  non-overlapping k = s = 4), a layer with stride 1 has kernel 3 and 'same' padding.
+  256 -> strides (4, 4, 4) (the table); 64 -> (4, 2, 2); 32 -> (2, 2, 2).
+* PENGUIN's first log2(s/4) layers keep k4, s2, p1 ('same' padding is exactly p = 1 for even
+  inputs); the rest have stride 1 (k3, 'same'). 256 -> six stride-2 layers (the table);
+  32 -> three stride-2 layers, then three stride-1 layers at 4^2.
+
+Initialisers are Keras defaults (Glorot uniform), not PyTorch's Kaiming uniform.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+
+from exagan_tf.errors import UserError
+
+ARCHITECTURES = ("RACOON", "PENGUIN")
+ALIASES = {
+    "racoon": "RACOON",
+    "raccoon": "RACOON",
+    "r": "RACOON",
+    "penguin": "PENGUIN",
+    "p": "PENGUIN",
+}
+BN_EPSILON = 1e-5
+BN_MOMENTUM = 0.9
+FINAL_SIZE = 4
+
+
+def canonical_name(architecture: str) -> str:
+    """``RACCOON`` / ``racoon`` / ``r`` -> ``RACOON``; ``penguin`` / ``p`` -> ``PENGUIN``."""
+    name = ALIASES.get(str(architecture).lower())
+    if name is None:
+        raise UserError(f"architecture {architecture!r}: expected RACOON (or RACCOON) or PENGUIN")
+    return name
+
+
+def _halvings(size: int) -> int:
+    if size < 8 or size > 256 or size & (size - 1):
+        raise UserError(
+            f"input size {size}: RACOON/PENGUIN take square slices whose side is a power of two "
+            f"from 8 to 256 (the original table is for 256)"
+        )
+    return int(math.log2(size // FINAL_SIZE))
+
+
+def racoon_strides(size: int) -> tuple[int, int, int]:
+    """Strides of RACOON's three convolutions for an input side ``size`` (see module doc)."""
+    m = _halvings(size)
+    per_layer = [m // 3 + (1 if i < m % 3 else 0) for i in range(3)]
+    return tuple(2**p for p in per_layer)  # type: ignore[return-value]
+
+
+def penguin_strides(size: int) -> tuple[int, ...]:
+    """Strides of PENGUIN's six convolutions for an input side ``size`` (see module doc)."""
+    m = _halvings(size)
+    return tuple(2 if i < m else 1 for i in range(6))
+
+
+def _activation(name: str) -> keras.layers.Layer:
+    if name == "relu":
+        return keras.layers.ReLU()
+    if name == "leaky_relu":
+        return keras.layers.LeakyReLU(negative_slope=0.2)
+    raise UserError(f"activation {name!r}: expected relu or leaky_relu")
+
+
+def _conv_block(
+    x,
+    filters: int,
+    stride: int,
+    kernel: int,
+    padding: str,
+    data_format: str,
+    activation: str,
+    name: str,
+):
+    bn_axis = 1 if data_format == "channels_first" else -1
+    x = keras.layers.Conv2D(
+        filters,
+        kernel,
+        strides=stride,
+        padding=padding,
+        use_bias=False,
+        data_format=data_format,
+        name=f"{name}_conv",
+    )(x)
+    x = keras.layers.BatchNormalization(
+        axis=bn_axis, epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{name}_bn"
+    )(x)
+    return _activation(activation)(x)
+
+
+def _input(input_shape: tuple[int, int, int], data_format: str) -> tuple[keras.KerasTensor, int]:
+    if len(input_shape) != 3:
+        raise UserError(f"input shape {input_shape}: expected (height, width, channels)")
+    h, w, c = input_shape
+    if h != w:
+        raise UserError(f"input shape {input_shape}: RACOON/PENGUIN take square slices")
+    shape = (c, h, w) if data_format == "channels_first" else (h, w, c)
+    return keras.Input(shape=shape, name="slice"), h
+
+
+def build_racoon(
+    input_shape: tuple[int, int, int],
+    layer_param: int = 64,
+    dropout: float = 0.5,
+    activation: str = "relu",
+    data_format: str = "channels_last",
+) -> keras.Model:
+    """RACOON for slices of ``input_shape`` = (size, size, num_channels); one logit out."""
+    inputs, size = _input(input_shape, data_format)
+    x = inputs
+    widths = (layer_param, 4 * layer_param, 8 * layer_param)
+    for i, (filters, stride) in enumerate(zip(widths, racoon_strides(size)), start=1):
+        kernel, padding = (stride, "valid") if stride > 1 else (3, "same")
+        x = _conv_block(x, filters, stride, kernel, padding, data_format, activation, f"conv{i}")
+    x = keras.layers.Flatten(data_format=data_format, name="flatten")(x)
+    x = keras.layers.Dense(layer_param, use_bias=False, name="fc1")(x)
+    x = _activation(activation)(x)
+    x = keras.layers.Dropout(dropout, name="fc1_dropout")(x)
+    logit = keras.layers.Dense(1, use_bias=False, name="logit")(x)
+    return keras.Model(inputs, logit, name="RACOON")
+
+
+def build_penguin(
+    input_shape: tuple[int, int, int],
+    layer_param: int = 64,
+    dropout: float = 0.5,
+    activation: str = "relu",
+    data_format: str = "channels_last",
+) -> keras.Model:
+    """PENGUIN for slices of ``input_shape`` = (size, size, num_channels); one logit out."""
+    inputs, size = _input(input_shape, data_format)
+    x = inputs
+    widths = tuple(m * layer_param for m in (1, 2, 4, 6, 8, 10))
+    for i, (filters, stride) in enumerate(zip(widths, penguin_strides(size)), start=1):
+        kernel = 4 if stride > 1 else 3
+        x = _conv_block(x, filters, stride, kernel, "same", data_format, activation, f"conv{i}")
+    x = keras.layers.Flatten(data_format=data_format, name="flatten")(x)
+    for name, units in (("fc1", 10 * layer_param), ("fc2", layer_param)):
+        x = keras.layers.Dense(units, name=name)(x)
+        x = keras.layers.BatchNormalization(
+            epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{name}_bn"
+        )(x)
+        x = _activation(activation)(x)
+        x = keras.layers.Dropout(dropout, name=f"{name}_dropout")(x)
+    logit = keras.layers.Dense(1, name="logit")(x)
+    return keras.Model(inputs, logit, name="PENGUIN")
+
+
+def build_model(
+    architecture: str,
+    input_shape: tuple[int, int, int],
+    layer_param: int,
+    dropout: float,
+    activation: str = "relu",
+    data_format: str = "channels_last",
+) -> keras.Model:
+    """RACOON or PENGUIN by name (``RACCOON``, ``racoon``, ``PENGUIN``, ``p``, ...)."""
+    if layer_param < 1:
+        raise UserError(f"layer_param={layer_param}: expected a positive integer")
+    if not 0.0 <= dropout < 1.0:
+        raise UserError(f"dropout={dropout}: expected a probability in [0, 1)")
+    builder = build_racoon if canonical_name(architecture) == "RACOON" else build_penguin
+    return builder(input_shape, layer_param, dropout, activation, data_format)

@@ -1,0 +1,263 @@
+"""Evaluate a trained RACOON/PENGUIN on the test seeds, beside a power-spectrum-only baseline.
+
+Metrics (the original's): accuracy, precision, recall, F1, TPR, FPR, ROC AUC and the confusion
+matrix ``[[TN, FP], [FN, TP]]`` (GR = positive = 1), on every slice of the test seeds, with the
+decision threshold at probability 0.5 (logit 0).
+
+Baseline: logistic regression on the binned power spectrum of each slice (per channel,
+``n_pk_bins`` linear annuli up to Nyquist, log10 of the power, features standardised), fitted
+on the training seeds' slices and scored on the test seeds' slices, so the CNN's advantage is
+measured, not assumed (the original's P(k)-only baseline reached accuracy 0.64 and 0.54 on its
+two test sets).
+
+Command line (also run at the end of the run controller)::
+
+    python -m exagan_tf.gr.evaluate experiments/gr/demo.yaml
+
+writes ``<log_dir>/<name>/analysis/epoch<E>/metrics.json`` and ``roc.png`` for the latest saved
+model of the run (E = epochs trained), and the ROC figure and test metrics to TensorBoard.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from exagan_tf.errors import UserError, cli_errors
+
+N_PK_BINS = 8
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic function, numerically stable."""
+    from scipy.special import expit
+
+    return expit(np.asarray(x, dtype=np.float64))
+
+
+def classification_metrics(
+    labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5
+) -> dict:
+    """Accuracy, precision, recall (= TPR), F1, FPR, ROC AUC and the confusion matrix.
+
+    Args:
+        labels: (n,) 0/1 truth (GR = 1).
+        probabilities: (n,) predicted probability of GR.
+        threshold: probability above which a slice is called GR.
+
+    Returns:
+        A JSON-ready dict; ``roc`` holds the curve (``fpr``, ``tpr``) thinned to <= 200 points.
+    """
+    from sklearn import metrics
+
+    y = np.asarray(labels, dtype=np.int64).ravel()
+    p = np.asarray(probabilities, dtype=np.float64).ravel()
+    if y.shape != p.shape or y.size == 0:
+        raise UserError(f"metrics: {y.size} labels and {p.size} predictions; expected equal, > 0")
+    pred = (p > threshold).astype(np.int64)
+    tn, fp, fn, tp = metrics.confusion_matrix(y, pred, labels=[0, 1]).ravel()
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    both = len(np.unique(y)) == 2
+    auc = float(metrics.roc_auc_score(y, p)) if both else float("nan")
+    fpr, tpr, _ = metrics.roc_curve(y, p) if both else (np.array([0, 1]), np.array([0, 1]), None)
+    keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 200)).astype(int))
+    return {
+        "accuracy": float((tp + tn) / y.size),
+        "precision": float(precision),
+        "recall": float(recall),
+        "tpr": float(recall),
+        "fpr": float(fp / (fp + tn)) if fp + tn else 0.0,
+        "f1": float(f1),
+        "roc_auc": auc,
+        "confusion_matrix": [[int(tn), int(fp)], [int(fn), int(tp)]],
+        "n": int(y.size),
+        "roc": {"fpr": fpr[keep].tolist(), "tpr": tpr[keep].tolist()},
+    }
+
+
+def power_spectrum_features(
+    images: np.ndarray, data_format: str = "channels_last", nbins: int = N_PK_BINS
+) -> np.ndarray:
+    """log10 of the binned power spectrum of each slice and channel: (n, C * nbins).
+
+    Uses :func:`exagan_tf.core.stats.cross_power_spectrum_2d` (linear annuli, pixel units,
+    the slice mean removed first).
+    """
+    from exagan_tf.core.stats import cross_power_spectrum_2d
+
+    x = np.asarray(images, dtype=np.float64)
+    if data_format == "channels_last":
+        x = np.moveaxis(x, -1, 1)
+    feats = []
+    for c in range(x.shape[1]):
+        field = x[:, c] - x[:, c].mean(axis=(1, 2), keepdims=True)
+        _, pk = cross_power_spectrum_2d(field, nbins=nbins)
+        feats.append(np.log10(np.maximum(pk, 1e-30)))
+    return np.concatenate(feats, axis=1)
+
+
+def power_spectrum_baseline(
+    train_images: np.ndarray,
+    train_labels: np.ndarray,
+    test_images: np.ndarray,
+    data_format: str = "channels_last",
+    nbins: int = N_PK_BINS,
+    seed: int = 0,
+) -> np.ndarray:
+    """Fit logistic regression on training P(k) features; return test probabilities of GR."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    xtr = power_spectrum_features(train_images, data_format, nbins)
+    xte = power_spectrum_features(test_images, data_format, nbins)
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, random_state=seed))
+    clf.fit(xtr, np.asarray(train_labels).ravel().astype(int))
+    return clf.predict_proba(xte)[:, 1]
+
+
+def roc_figure(results: dict[str, dict], title: str = "GR vs Newton, test seeds"):
+    """ROC curves of the classifiers in ``results`` (name -> classification_metrics output)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.6, 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    for name, res in results.items():
+        ax.plot(res["roc"]["fpr"], res["roc"]["tpr"], label=f"{name} (AUC {res['roc_auc']:.3f})")
+    ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls="--", label="chance")
+    ax.set_xlabel("false positive rate (Newton called GR)")
+    ax.set_ylabel("true positive rate (GR called GR)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def predict_probabilities(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Probability of GR for each slice (sigmoid of the model's logit)."""
+    logits = model.predict(images, batch_size=batch_size, verbose=0)
+    return sigmoid(np.asarray(logits).ravel())
+
+
+def evaluate_model(
+    model, cfg, data_format: str, out_dir: Path, epoch: int, writer=None, logger=None
+) -> dict:
+    """CNN and baseline metrics on the test seeds; writes metrics.json and roc.png in out_dir."""
+    from exagan_tf.core.plots import figure_to_array, save_figure
+    from exagan_tf.fileio import write_json_atomic
+    from exagan_tf.gr import data
+
+    d = cfg.data_params
+    train_seeds, test_seeds = data.split_seeds(d.train_seeds, d.test_seeds)
+    test = data.make_dataset(d.loader, d.datafile, test_seeds, d.newton_augmentation, data_format)
+    train = data.make_dataset(d.loader, d.datafile, train_seeds, d.newton_augmentation, data_format)
+    x_test, y_test, _ = test.arrays()
+    x_train, y_train, _ = train.arrays()
+    cnn = classification_metrics(y_test, predict_probabilities(model, x_test))
+    base = classification_metrics(
+        y_test,
+        power_spectrum_baseline(x_train, y_train, x_test, data_format, seed=cfg.train_params.seed),
+    )
+    arch = model.name
+    result = {
+        "architecture": arch,
+        "name": cfg.model_params.name,
+        "epoch": int(epoch),
+        "datafile": str(d.datafile),
+        "train_seeds": [0, int(d.train_seeds)],
+        "test_seeds": [int(d.train_seeds), int(d.train_seeds + d.test_seeds)],
+        "newton_augmentation": d.newton_augmentation,
+        "n_test_slices": int(len(y_test)),
+        "cnn": cnn,
+        "pk_baseline": base,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out_dir / "metrics.json", result)
+    fig = roc_figure(
+        {arch: cnn, "P(k) logistic": base},
+        title=f"{cfg.model_params.name}, epoch {epoch}, test seeds",
+    )
+    save_figure(fig, out_dir / "roc.png")
+    if writer is not None:
+        import tensorflow as tf
+
+        with writer.as_default(step=int(epoch)):
+            for key in ("accuracy", "precision", "recall", "f1", "roc_auc"):
+                tf.summary.scalar(f"test/{key}", cnn[key])
+                tf.summary.scalar(f"test_pk_baseline/{key}", base[key])
+            tf.summary.image("test/roc", figure_to_array(fig)[None])
+        writer.flush()
+    if logger is not None:
+        logger.info(
+            f"test seeds {result['test_seeds']}: {arch} accuracy {cnn['accuracy']:.3f} "
+            f"AUC {cnn['roc_auc']:.3f} | P(k) baseline accuracy {base['accuracy']:.3f} "
+            f"AUC {base['roc_auc']:.3f} | {out_dir / 'metrics.json'}"
+        )
+    return result
+
+
+def latest_model(models_dir: Path) -> tuple[Path, int]:
+    """The ``model_epoch<E>.keras`` with the largest E in ``models_dir``."""
+    found = []
+    for p in Path(models_dir).glob("model_epoch*.keras"):
+        m = re.fullmatch(r"model_epoch(\d+)\.keras", p.name)
+        if m:
+            found.append((int(m.group(1)), p))
+    if not found:
+        raise UserError(f"{models_dir}: no saved model (model_epoch<E>.keras); train it first")
+    epoch, path = max(found)
+    return path, epoch
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command-line options of ``python -m exagan_tf.gr.evaluate``."""
+    p = argparse.ArgumentParser(
+        prog="python -m exagan_tf.gr.evaluate",
+        description="Evaluate a trained run on its test seeds.",
+    )
+    p.add_argument("config", help="the run controller YAML of the run (sections as temp.yaml)")
+    return p.parse_args(argv)
+
+
+@cli_errors
+def main(argv: Sequence[str] | None = None) -> int:
+    """Evaluate the latest model of the run named in the config; print the metrics."""
+    args = parse_args(argv)
+    import keras
+
+    from exagan_tf import distribute
+    from exagan_tf.gr.config import load_gr_config
+
+    cfg = load_gr_config(args.config)
+    run_dir = Path(cfg.train_params.log_dir) / cfg.model_params.name
+    path, epoch = latest_model(run_dir / "models")
+    out = run_dir / "analysis" / f"epoch{epoch}"
+    if (out / "metrics.json").exists():
+        print((out / "metrics.json").read_text(), end="")
+        print(f"(already evaluated: {out / 'metrics.json'})", file=sys.stderr)
+        return 0
+    model = keras.models.load_model(path, safe_mode=True)
+    meta = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+    fmt = meta.get("data_format") or distribute.resolve_data_format(cfg.train_params.data_format)
+    res = evaluate_model(model, cfg, fmt, out, epoch)
+    for who in ("cnn", "pk_baseline"):
+        r = res[who]
+        print(
+            f"{who}: accuracy {r['accuracy']:.3f} precision {r['precision']:.3f} recall "
+            f"{r['recall']:.3f} F1 {r['f1']:.3f} AUC {r['roc_auc']:.3f} "
+            f"confusion {r['confusion_matrix']}"
+        )
+    print(f"wrote {out / 'metrics.json'} and {out / 'roc.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,284 @@
+"""Train RACOON or PENGUIN from a ``temp.yaml``: ``python -m exagan_tf.gr.run_controller FILE``.
+
+As the original ``run_controller.py``: the YAML has the sections ``model_params``
+(architecture, layer_param, dropout, name), ``data_params`` (datafile, train_seeds, test_seeds,
+newton_augmentation) and ``train_params`` (epochs, lr, log_dir); training uses every GPU present
+(MirroredStrategy, :func:`exagan_tf.distribute.get_strategy`), logs to TensorBoard under
+``log_dir``, and a run whose ``name`` exists continues from its checkpoint.
+
+Run directory ``<log_dir>/<name>/`` (the original kept TensorBoard logs under ``log_dir`` and the
+model under ``models/<name...>.pt``): ``config.yaml`` (the settings it was started with),
+``command.txt`` (every start and resume), ``run.json`` (data format, strategy, versions),
+``train.log``, ``logs/`` (TensorBoard: loss, accuracy, precision, recall, AUC for training and,
+every ``test_every`` epochs, for the test seeds; the final ROC curve), ``checkpoints/`` (model,
+optimizer and epoch counter for resuming), ``models/model_epoch<E>.keras`` and
+``analysis/epoch<E>/{metrics.json, roc.png}`` from :mod:`exagan_tf.gr.evaluate`.
+
+Resuming: the same ``name`` with the same settings continues from the last checkpoint and trains
+``epochs`` more epochs (the original: "can be trained before as well, will just continue"); any
+other setting that differs (architecture, data, learning rate, ...) is refused with a one-line
+message naming it. This is :mod:`exagan_tf.runs`' rule except for ``epochs``, which is why the
+run directory is opened here with the pieces of that module rather than ``runs.open_run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from exagan_tf.errors import UserError, cli_errors
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(
+        prog="python -m exagan_tf.gr.run_controller",
+        description="Train RACOON/PENGUIN (GR vs Newton) from a temp.yaml-style config.",
+    )
+    p.add_argument("config", help="YAML with model_params, data_params, train_params")
+    p.add_argument(
+        "--no-evaluate",
+        action="store_true",
+        help="skip the test-seed evaluation (metrics.json, ROC) after training",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
+    return p.parse_args(argv)
+
+
+def _first_difference(old: dict, new: dict, prefix: str = "") -> str | None:
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            found = _first_difference(a, b, f"{prefix}{key}.")
+            if found:
+                return found
+        elif a != b:
+            return f"'{prefix}{key}' was {a!r}, now {b!r}"
+    return None
+
+
+def open_named_run(cfg, argv: Sequence[str]):
+    """Create ``<log_dir>/<name>/`` or reopen it when its settings equal ``cfg``'s.
+
+    Returns:
+        An :class:`exagan_tf.runs.RunDir`.
+    """
+    from exagan_tf.fileio import write_text_atomic
+    from exagan_tf.runs import RunDir
+
+    path = Path(cfg.train_params.log_dir) / cfg.model_params.name
+    cfg_file = path / "config.yaml"
+    if cfg_file.exists():
+        try:
+            stored = yaml.safe_load(cfg_file.read_text()) or {}
+        except yaml.YAMLError:
+            raise UserError(f"{cfg_file}: unreadable run config; not touching this run") from None
+        stored.get("train_params", {}).pop("epochs", None)
+        diff = _first_difference(stored, cfg.settings())
+        if diff:
+            raise UserError(
+                f"{path}: a run named '{cfg.model_params.name}' exists with different settings "
+                f"({diff}); choose another name or restore its settings"
+            )
+        resumed = True
+    elif path.exists() and any(path.iterdir()):
+        raise UserError(f"{path} exists but has no config.yaml; not a run directory of this suite")
+    else:
+        path.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(cfg_file, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        resumed = False
+    for sub in ("checkpoints", "models", "logs"):
+        (path / sub).mkdir(exist_ok=True)
+    stamp = datetime.datetime.now().isoformat(timespec="seconds")
+    command = shlex.join([Path(sys.executable).name, "-m", "exagan_tf.gr.run_controller", *argv])
+    with open(path / "command.txt", "a") as f:
+        f.write(f"{stamp} {'resume' if resumed else 'start'}: {command}\n")
+    return RunDir(path, resumed)
+
+
+def build_classifier(cfg, input_shape, data_format: str):
+    """The compiled model (BCE from logits, Adam with the original's betas) and its optimizer."""
+    import keras
+
+    from exagan_tf.gr.architectures import build_model
+
+    m, t = cfg.model_params, cfg.train_params
+    model = build_model(
+        m.architecture, input_shape, m.layer_param, m.dropout, m.activation, data_format
+    )
+    optimizer = keras.optimizers.Adam(
+        learning_rate=t.lr,
+        beta_1=t.betas[0],
+        beta_2=t.betas[1],
+        weight_decay=t.weight_decay or None,
+    )
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        metrics=[
+            keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy"),
+            keras.metrics.Precision(thresholds=0.0, name="precision"),
+            keras.metrics.Recall(thresholds=0.0, name="recall"),
+            keras.metrics.AUC(from_logits=True, name="auc"),
+        ],
+    )
+    optimizer.build(model.trainable_variables)
+    return model, optimizer
+
+
+def _callbacks(manager, epoch_var, logger, total_epochs: int, start_epoch: int):
+    import keras
+
+    class EpochCheckpoint(keras.callbacks.Callback):
+        """Save model + optimizer + epoch counter after every epoch (for resume by name)."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            epoch_var.assign(epoch + 1)
+            manager.save(checkpoint_number=epoch + 1)
+
+    class EpochLog(keras.callbacks.Callback):
+        """One log line per epoch: losses and metrics, seconds per epoch, time left."""
+
+        def on_train_begin(self, logs=None):
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            done = epoch + 1 - start_epoch
+            per = (time.perf_counter() - self.t0) / max(done, 1)
+            left = per * (total_epochs - epoch - 1)
+            shown = " ".join(f"{k}={float(v):.4f}" for k, v in sorted((logs or {}).items()))
+            logger.info(
+                f"epoch {epoch + 1}/{total_epochs} {shown} | {per:.1f} s/epoch | "
+                f"left {time.strftime('%H:%M:%S', time.gmtime(left))}"
+            )
+
+    return [EpochCheckpoint(), EpochLog()]
+
+
+def train(cfg, argv: Sequence[str], evaluate: bool = True) -> dict | None:
+    """Create or resume the run, train ``epochs`` more epochs, then evaluate on the test seeds."""
+    from exagan_tf import distribute, runs
+    from exagan_tf.gr import data
+
+    d, t = cfg.data_params, cfg.train_params
+    train_seeds, test_seeds = data.split_seeds(d.train_seeds, d.test_seeds)
+    data.inspect_file(d.datafile, [*train_seeds, *test_seeds])  # fail before making a run dir
+    run = open_named_run(cfg, argv)
+    log = runs.setup_logging(run, name="exagan_tf.gr")
+
+    import keras
+    import tensorflow as tf
+
+    strategy = distribute.get_strategy(t.distribute)
+    meta = run.read_meta()
+    data_format = meta.get("data_format") or distribute.resolve_data_format(t.data_format)
+    train_set = data.make_dataset(
+        d.loader, d.datafile, train_seeds, d.newton_augmentation, data_format
+    )
+    test_set = data.make_dataset(
+        d.loader, d.datafile, test_seeds, d.newton_augmentation, data_format
+    )
+    runs.write_meta(
+        run,
+        {
+            "data_format": data_format,
+            "replicas": strategy.num_replicas_in_sync,
+            "strategy": type(strategy).__name__,
+            "n_train_slices": len(train_set),
+            "n_test_slices": len(test_set),
+            "input_shape": list(train_set.input_shape),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "python": platform.python_version(),
+            "host": platform.node(),
+        },
+    )
+    keras.utils.set_random_seed(t.seed)
+    with strategy.scope():
+        model, optimizer = build_classifier(cfg, train_set.input_shape, data_format)
+        epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch_var)
+    manager = tf.train.CheckpointManager(ckpt, run.checkpoints, max_to_keep=t.keep_checkpoints)
+    if manager.latest_checkpoint:
+        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        log.info(
+            f"resumed {run.path} from {Path(manager.latest_checkpoint).name} "
+            f"(epoch {int(epoch_var.numpy())})"
+        )
+    start = int(epoch_var.numpy())
+    end = start + t.epochs
+    log.info(
+        f"run {run.path} | {'resuming' if run.resumed else 'new'} | {model.name} "
+        f"lp={cfg.model_params.layer_param} ({model.count_params():,} parameters) | "
+        f"{data_format} | {strategy.num_replicas_in_sync} replica(s) | {len(train_set)} train / "
+        f"{len(test_set)} test slices of {train_set.input_shape} | epochs {start}->{end}"
+    )
+    batch = d.batch_size * strategy.num_replicas_in_sync
+    repeat = t.steps_per_epoch is not None
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    train_ds = train_set.dataset(
+        batch, shuffle=True, seed=t.seed + start, shuffle_buffer=d.shuffle_buffer, repeat=repeat
+    )
+    test_ds = test_set.dataset(batch, shuffle=False)
+    if end > start:
+        model.fit(
+            train_ds.with_options(options),
+            epochs=end,
+            initial_epoch=start,
+            steps_per_epoch=t.steps_per_epoch,
+            validation_data=test_ds.with_options(options),
+            validation_freq=t.test_every,
+            validation_steps=-(-len(test_set) // batch),
+            callbacks=[
+                keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False),
+                *_callbacks(manager, epoch_var, log, end, start),
+            ],
+            verbose=0,
+            shuffle=False,  # the tf.data pipeline shuffles
+        )
+    from exagan_tf.core.callbacks import save_model_atomic
+
+    epoch = int(epoch_var.numpy())
+    model_path = run.models / f"model_epoch{epoch}.keras"
+    if not model_path.exists():
+        save_model_atomic(model, model_path)
+    log.info(f"model at epoch {epoch}: {model_path}")
+    if not evaluate:
+        return None
+    out = run.path / "analysis" / f"epoch{epoch}"
+    if (out / "metrics.json").exists():
+        log.info(f"{out / 'metrics.json'} exists; not evaluating again")
+        import json
+
+        return json.loads((out / "metrics.json").read_text())
+    from exagan_tf.gr.evaluate import evaluate_model
+
+    writer = tf.summary.create_file_writer(str(run.logs / "test"))
+    return evaluate_model(model, cfg, data_format, out, epoch, writer, log)
+
+
+@cli_errors
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point (``python -m exagan_tf.gr.run_controller temp.yaml``)."""
+    args = parse_args(argv)
+    from exagan_tf.gr.config import load_gr_config
+
+    cfg = load_gr_config(args.config)
+    if args.dry_run:
+        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
+        return 0
+    train(cfg, list(argv if argv is not None else sys.argv[1:]), evaluate=not args.no_evaluate)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

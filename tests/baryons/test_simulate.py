@@ -1,0 +1,152 @@
+"""Simulator: N-body agreement, gas scalings, conservation, scatter statistics, files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from exagan_tf.baryons import simulate
+from exagan_tf.cosmo import nbody
+from exagan_tf.errors import UserError
+
+
+def test_snapshots_match_nbody_run_simulation():
+    phys = (0.3, 0.8, 0.96, 70.0)
+    zs = (0.0, 1.0, 2.0)
+    ref = nbody.run_simulation(phys, ngrid=16, box_size=32.0, nsteps=8, seed=3, redshifts=zs,
+                               method="eh")
+    for iz, z, pos in simulate.evolve_particles(phys, 16, 32.0, zs, nsteps=8, seed=3):
+        assert z == zs[iz]
+        np.testing.assert_array_equal(nbody.ngp_counts(pos, 16, 32.0), ref.counts[..., iz])
+
+
+def test_virial_temperature_value_and_self_similar_scaling():
+    # by hand: h = 0.7, M = 1e15/h Msun, rho_c = 2.775e11 h^2 Msun/Mpc^3
+    h = 0.7
+    m = 1e15 / h * 1.98847e33
+    rho = 200 * 2.775e11 * h**2 * 1.98847e33 / 3.0857e24**3
+    r = (3 * m / (4 * np.pi * rho)) ** (1 / 3)
+    kt = 0.59 * 1.6726e-24 * 6.674e-8 * m / (2 * r) / 1.602177e-9
+    got = simulate.virial_temperature(1e15, 0.0, 0.3, h)
+    assert got == pytest.approx(kt, rel=1e-10)
+    assert 7.0 < got < 9.0  # a 1e15 cluster is ~8 keV
+    # kT ∝ M^(2/3) E(z)^(2/3)
+    assert simulate.virial_temperature(8e14, 0.0, 0.3, h) / simulate.virial_temperature(
+        1e14, 0.0, 0.3, h) == pytest.approx(4.0, rel=1e-12)
+    e1 = float(simulate.hubble_e(1.0, 0.3))
+    assert e1 == pytest.approx(np.sqrt(0.3 * 8 + 0.7))
+    ratio = simulate.virial_temperature(1e14, 1.0, 0.3, h) / simulate.virial_temperature(
+        1e14, 0.0, 0.3, h)
+    assert ratio == pytest.approx(e1 ** (2 / 3), rel=1e-12)
+
+
+def test_gas_fraction_and_diffuse_temperature():
+    model = simulate.GasModel()
+    assert simulate.bound_gas_fraction(model.m_c) == pytest.approx(0.5)
+    assert simulate.bound_gas_fraction(1e17) > 0.95
+    assert simulate.bound_gas_fraction(1e11) < 0.05
+    # T = T0 (1 + delta)^(gamma - 1), gamma = 2: linear in 1 + delta
+    t = simulate.diffuse_temperature(np.array([0.0, 9.0]))
+    assert t[0] == pytest.approx(8.617333e-8 * 1e4)
+    assert t[1] / t[0] == pytest.approx(10.0)
+
+
+def test_scatter_field_unit_variance_and_lognormal_mean():
+    rng = np.random.default_rng(0)
+    g = simulate.scatter_field(32, 64.0, 2.0, rng)
+    assert abs(g.mean()) < 0.1
+    assert g.std() == pytest.approx(1.0, abs=0.1)
+    s = np.exp(0.3 * g - 0.045)
+    assert s.mean() == pytest.approx(1.0, abs=0.03)
+
+
+def test_fof_links_across_the_periodic_boundary():
+    pos = np.array([[0.1, 9.95, 5.0, 5.3, 2.0], [1.0, 1.0, 5.0, 5.0, 8.0],
+                    [1.0, 1.0, 5.0, 5.0, 8.0]])
+    labels, sizes = simulate.fof_groups(pos, 10.0, 0.5)
+    assert labels[0] == labels[1]  # 0.15 apart through the boundary
+    assert labels[2] == labels[3]
+    assert len({labels[0], labels[2], labels[4]}) == 3
+    assert sorted(sizes.tolist()) == [1, 2, 2]
+
+
+def test_deposit_and_slabs_conserve_particles_and_energy():
+    rng = np.random.default_rng(1)
+    pos = rng.uniform(0, 20.0, (3, 5000))
+    w = rng.uniform(0, 2, 5000)
+    m = simulate.deposit_2d(pos[0], pos[1], w, 16, 20.0)
+    assert m.sum() == pytest.approx(w.sum(), rel=1e-12)
+    for axis in range(3):
+        total_n, total_w = 0.0, 0.0
+        for first in range(0, 6, 2):  # the thin slabs of one axis tile the box
+            n, e = simulate.project_slab(pos, [None, w], axis, first * 20 / 6,
+                                         (first + 2) * 20 / 6, 16, 20.0)
+            total_n += n.sum()
+            total_w += e.sum()
+        assert total_n == pytest.approx(5000, rel=1e-12)
+        assert total_w == pytest.approx(w.sum(), rel=1e-12)
+
+
+def test_layout_counts():
+    layout = simulate.slab_layout(6)
+    assert len(layout["thin"]) == 9 and len(layout["thick"]) == 6
+    assert all(width == 2 for _, _, width in layout["thin"])
+    layout8 = simulate.slab_layout(8)  # the original's 50 Mpc/h sheets of a 400 Mpc/h box
+    assert len(layout8["thin"]) == 12 and len(layout8["thick"]) == 6
+    with pytest.raises(UserError, match="at least 3 sheets"):
+        simulate.slab_layout(2)
+
+
+def test_painting_scatter_is_exactly_lognormal_around_the_mean():
+    phys = simulate.FIDUCIAL
+    _, _, pos = next(iter(simulate.evolve_particles(phys, 16, 64.0, (0.0,), nsteps=6, seed=2)))
+    gas = simulate.paint_particles(pos, 0.0, phys, 64.0, 16, np.random.default_rng(5))
+    ln_s = np.log(gas.energy / gas.energy_mean)
+    assert np.all(gas.energy_mean > 0)
+    assert ln_s.mean() == pytest.approx(-0.045, abs=0.05)
+    assert ln_s.std() == pytest.approx(0.3, abs=0.06)
+    # halo particles are hotter than any diffuse particle
+    hot = gas.halo_mass > 0
+    if hot.any():
+        assert gas.temperature[hot].min() > gas.temperature[~hot].max() / 10
+
+
+def test_written_maps_and_stats(tiny_data):
+    stats = json.loads((tiny_data / simulate.STATS_FILE).read_text())
+    maps = simulate.read_maps(tiny_data, "train")
+    assert maps["thin"]["dm"].shape == (3, 9, 32, 32)
+    assert maps["thick"]["dm"].shape == (3, 6, 32, 32)
+    # each kind's slabs tile the box along every axis: mean 1 + delta = 1 (particle number
+    # conserved), so the thin + thick sums have mean 2
+    np.testing.assert_allclose(maps["thin"]["dm"].mean(axis=(1, 2, 3)), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(maps["thick"]["dm"].mean(axis=(1, 2, 3)), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(stats["dm_mean"], 2.0, rtol=1e-5)
+    assert maps["thin"]["dm"].mean(axis=(2, 3)).std() > 0.01  # slab-to-slab fluctuations kept
+    # the stored sigma is that of a thin + thick sum with independently placed pixels:
+    # var(a + b) = var(a) + var(b); check against a Monte Carlo of random pixel pairs
+    a = maps["thin"]["pressure"][0].astype(np.float64).reshape(-1)
+    b = maps["thick"]["pressure"][0].astype(np.float64).reshape(-1)
+    assert stats["pressure_std"][0] == pytest.approx(np.sqrt(a.var() + b.var()), rel=1e-6)
+    rng = np.random.default_rng(0)
+    mc = a[rng.integers(0, a.size, 400000)] + b[rng.integers(0, b.size, 400000)]
+    assert stats["dm_std"][0] > 0
+    assert stats["pressure_std"][0] == pytest.approx(mc.std(), rel=0.1)
+    assert stats["pressure_mean"][0] == pytest.approx(a.mean() + b.mean(), rel=1e-6)
+    # pressure falls with redshift (fewer, cooler haloes)
+    assert stats["pressure_mean"][0] > stats["pressure_mean"][-1]
+    test = simulate.read_maps(tiny_data, "test")
+    assert not np.allclose(test["thin"]["dm"], maps["thin"]["dm"])  # independent universe
+
+
+def test_missing_data_names_the_simulate_command(tmp_path):
+    with pytest.raises(UserError, match="python -m exagan_tf.baryons.simulate --out"):
+        simulate.read_maps(tmp_path / "nowhere", "train")
+
+
+def test_cli_refuses_to_overwrite(tiny_data, capsys):
+    with pytest.raises(SystemExit) as exc:
+        simulate.main(["--out", str(tiny_data)])
+    assert exc.value.code == 2
+    assert "refusing to overwrite" in capsys.readouterr().err
