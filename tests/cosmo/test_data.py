@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from conftest import write_shards
+from tests.conftest import write_shards
 
 from exagan_tf.cosmo import data
 from exagan_tf.errors import UserError
