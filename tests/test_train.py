@@ -142,6 +142,17 @@ def test_fit_segments_realign_a_preempted_run_to_periods():
     assert train.fit_segments(8, 12, 4) == [(2, 3, 4)]
 
 
+def test_spectral_loss_runs_end_to_end(tiny_experiment, capsys):
+    cfg, expts = tiny_experiment
+    tags = yaml.safe_load(cfg.read_text())
+    tags["test"]["pspec_weight"] = 1.0
+    cfg.write_text(yaml.safe_dump(tags))
+    code, out, err = run_main(train.main, args(cfg, expts, "--max-steps", "4"), capsys)
+    assert code == 0, err
+    log = (expts / "test" / "run0" / "train.log").read_text()
+    assert "g_extra_loss=" in log and "done: step 4" in out
+
+
 def test_finished_run_is_not_retrained(tiny_experiment, capsys):
     cfg, expts = tiny_experiment
     assert run_main(train.main, args(cfg, expts, "--max-steps", "4"), capsys)[0] == 0

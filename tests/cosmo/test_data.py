@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-from tests.conftest import write_shards
 
 from exagan_tf.cosmo import data
 from exagan_tf.errors import UserError
+from tests.conftest import write_shards
 
 
 def test_dataset_batches_are_transformed_counts(tmp_path):
