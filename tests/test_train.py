@@ -72,9 +72,8 @@ def test_train_writes_run_and_analysis(tiny_experiment, capsys):
     assert "floor (val vs val)" in out and "chisq_pspect" in out
 
 
-def test_resume_after_kill(tiny_experiment, capsys):
-    """A training process killed with SIGKILL resumes from its last checkpoint."""
-    cfg, expts = tiny_experiment
+def signal_after_first_checkpoint(cfg, expts, sig) -> int:
+    """Start a long training process, send it ``sig`` once a checkpoint exists; exit code."""
     run = expts / "test" / "run0"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
@@ -85,10 +84,20 @@ def test_resume_after_kill(tiny_experiment, capsys):
         deadline = time.time() + 120
         while time.time() < deadline and not list((run / "checkpoints").glob("ckpt-*.index")):
             time.sleep(0.2)
-        time.sleep(0.5)
+        time.sleep(0.4)
+        proc.send_signal(sig)
+        return proc.wait(timeout=60)
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_resume_after_kill(tiny_experiment, capsys):
+    """A training process killed with SIGKILL resumes from its last checkpoint."""
+    cfg, expts = tiny_experiment
+    run = expts / "test" / "run0"
+    signal_after_first_checkpoint(cfg, expts, signal.SIGKILL)
     saved = sorted(int(p.name.split("-")[1].split(".")[0]) for p in (run / "checkpoints").glob("ckpt-*.index"))
     assert saved, "no checkpoint was written before the kill"
     last = saved[-1]
@@ -105,22 +114,7 @@ def test_sigterm_saves_and_stops_then_resumes(tiny_experiment, capsys):
     cleanly; the same command then continues from that step."""
     cfg, expts = tiny_experiment
     run = expts / "test" / "run0"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "exagan_tf.train", *args(cfg, expts, "--max-steps", "4000")],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline and not list((run / "checkpoints").glob("ckpt-*.index")):
-            time.sleep(0.2)
-        time.sleep(0.3)
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    code = signal_after_first_checkpoint(cfg, expts, signal.SIGTERM)
     assert code == 0
     log = (run / "train.log").read_text()
     stopped = [line for line in log.splitlines() if "SIGTERM received" in line]
