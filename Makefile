@@ -7,6 +7,7 @@
 #   make data                      synthetic universes -> shards for the demo and base configs
 #   make bench                     speed benchmarks (ratios against baselines run alongside)
 #   make lint                      ruff
+#   make train CONFIG=cvae_demo    baryon painting (also cgan_demo); make gr-demo, cmb-demo, muons-demo
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
@@ -20,7 +21,7 @@ NGRID ?= 128
 WORKERS ?= 2
 SEED ?= 0
 
-.PHONY: venv install demo data data-demo data-raw universes train analyze tensorboard test test-slow bench lint clean-venv data-muons muons-demo data-baryons data-baryons-full gr-demo
+.PHONY: venv install demo data data-demo data-raw universes train analyze tensorboard test test-slow bench lint clean-venv data-muons muons-demo data-baryons data-baryons-full gr-demo cmb-demo
 
 venv install: $(VENV)/.installed
 
@@ -49,6 +50,13 @@ data: data-demo data-raw
 demo: data-demo
 	$(PY) -m exagan_tf.train demo $(RUN)
 	$(PY) -m exagan_tf.analyze demo $(RUN)
+
+# CMB: 1,200 lensed 64^2 maps over 5 deg (~40 s), then the original Test0-Test2 at CPU size
+data/cmb/cmb_maps.h5: | venv
+	$(PY) -m exagan_tf.cmb.simulate --out data/cmb/cmb_maps.h5 --count 1200 --npix 64
+
+cmb-demo: data/cmb/cmb_maps.h5
+	PYTHON=$(PY) experiments/cmb/cpu_table.sh
 
 # SHiP muons: 16 ROOT files of 20k muons (file 15 deliberately rogue and excluded), 4 categories
 data-muons: venv

@@ -1,0 +1,282 @@
+"""Evaluation of a CMB decomposition model: spectra, r_ell and residual ratios against baselines.
+
+For each output channel on the validation maps, in physical units (uK; kappa dimensionless):
+band powers of prediction and truth, the cross-correlation coefficient
+``r_ell = C^{X^X} / sqrt(C^{X^X^} C^{XX})`` and the residual ratio ``C^{(X^-X)} / C^{XX}`` (the
+DeepCMB figure of merit; 0 is perfect), from spectra averaged over the validation set (see
+:mod:`exagan_tf.cmb.spectra`). Maps that are not apodised are windowed by the apodisation
+window for the spectra; apodised maps are used as they are, spectra divided by ``mean(w^2)``.
+
+Baselines measured the same way: for ``e`` and ``b`` the analytic E, B of the lensed, noisy,
+apodised q, u (:func:`exagan_tf.cmb.simulate.qu_to_eb`, the original's "E, B approximation");
+for ``k`` the zero map (residual ratio 1, r 0).
+
+``python -m exagan_tf.cmb.evaluate MODEL_DIR`` re-evaluates a trained model folder and writes
+``metrics.json``, ``spectra.png`` and TensorBoard figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from exagan_tf.cmb import spectra as sp
+from exagan_tf.errors import UserError, cli_errors
+
+#: multipole edges of the table bands (clipped to the maps' fundamental and Nyquist)
+TABLE_EDGES = (0, 500, 1000, 1500, 2000, 3000, 4000)
+CHANNEL_NAMES = {"e": "E", "k": "kappa", "b": "B", "q": "Q", "u": "U", "E": "E (analytic)",
+                 "B": "B (analytic)"}
+
+
+def band_edges(npix: int, pixel_rad: float) -> np.ndarray:
+    """The table bands: :data:`TABLE_EDGES` from the fundamental to the Nyquist multipole."""
+    lo, hi = 2 * np.pi / (npix * pixel_rad), np.pi / pixel_rad
+    inner = [e for e in TABLE_EDGES if lo + 50 < e < hi - 50]
+    return np.array([lo, *inner, hi])
+
+
+def _spectra_setup(data) -> tuple[np.ndarray | None, float]:
+    """(window to apply, spectra divisor) for the data's apodisation state."""
+    if np.all(data.window == 1.0):
+        from exagan_tf.cmb.data import apodization_window
+
+        return apodization_window(data.window.shape[0]), 1.0
+    return None, float(np.mean(data.window**2))
+
+
+def monitor_statistics(pred: np.ndarray, truth: np.ndarray, channels: str, pixel_rad: float,
+                       edges, window, norm: float) -> dict:
+    """Scalars for the training monitor: per channel the band-mean residual ratio and r, and
+    ``residual_ratio``, their mean over channels (lower is better; used to keep the best G)."""
+    out = {}
+    for i, c in enumerate(channels):
+        m = sp.prediction_metrics(pred[..., i], truth[..., i], pixel_rad, edges, window, norm)
+        out[f"{c}_residual_ratio"] = float(np.mean(m["residual_ratio"]))
+        out[f"{c}_r"] = float(np.mean(m["r"]))
+    out["residual_ratio"] = float(np.mean([out[f"{c}_residual_ratio"] for c in channels]))
+    return out
+
+
+def baseline(data, channel: str) -> tuple[str, np.ndarray] | None:
+    """(name, physical-unit maps) of the baseline for ``channel``, or None."""
+    phys = data.val_physical
+    if channel == "e":
+        return "analytic E from lensed q, u", phys["E"]
+    if channel == "b":
+        return "analytic B from lensed q, u", phys["B"]
+    if channel == "k":
+        return "zero", np.zeros_like(phys["k"])
+    return None
+
+
+def _as_lists(d: dict) -> dict:
+    return {k: np.asarray(v).tolist() for k, v in d.items()}
+
+
+def evaluate_arrays(data, pred_physical: np.ndarray, edges=None) -> dict:
+    """Metrics of physical-unit predictions ``(n, N, N, C_out)`` for each channel and baseline.
+
+    Returns ``{channel: {"ell_edges", "ell", "model": {...}, "baseline": {...} | None,
+    "baseline_name"}}`` with the arrays of :func:`exagan_tf.cmb.spectra.prediction_metrics`.
+    """
+    npix = pred_physical.shape[1]
+    if edges is None:
+        edges = band_edges(npix, data.pixel_rad)
+    window, norm = _spectra_setup(data)
+    centres, modes = sp.band_info(npix, data.pixel_rad, edges)
+    out = {}
+    for i, c in enumerate(data.outputs):
+        truth = data.val_physical[c] if c in data.val_physical else None
+        if truth is None:
+            raise UserError(f"channel {c!r}: no validation truth to evaluate against")
+        entry = {
+            "ell_edges": np.asarray(edges).tolist(),
+            "ell": centres.tolist(),
+            "modes": modes.tolist(),
+            "model": _as_lists(sp.prediction_metrics(pred_physical[..., i], truth,
+                                                     data.pixel_rad, edges, window, norm)),
+            "baseline": None,
+            "baseline_name": None,
+        }
+        base = baseline(data, c)
+        if base is not None:
+            entry["baseline_name"] = base[0]
+            entry["baseline"] = _as_lists(
+                sp.prediction_metrics(base[1], truth, data.pixel_rad, edges, window, norm))
+        out[c] = entry
+    return out
+
+
+def spectra_figure(metrics: dict, channels: str) -> Figure:
+    """Per channel: C_ell of truth, prediction and baseline; r_ell; residual ratio."""
+    fig = Figure(figsize=(4.2 * len(channels), 9.0))
+    axes = fig.subplots(3, len(channels), squeeze=False, sharex="col")
+    for j, c in enumerate(channels):
+        m = metrics[c]
+        ell = np.asarray(m["ell"])
+        ax = axes[0, j]
+        ax.plot(ell, np.asarray(m["model"]["cl_truth"]) * ell**2, "k-", label="truth")
+        ax.plot(ell, np.asarray(m["model"]["cl_pred"]) * ell**2, "C0--", label="network")
+        if m["baseline"] is not None and c != "k":
+            ax.plot(ell, np.asarray(m["baseline"]["cl_pred"]) * ell**2, "C1:",
+                    label=m["baseline_name"])
+        ax.set_yscale("log")
+        ax.set_title(CHANNEL_NAMES.get(c, c))
+        ax.set_ylabel(r"$\ell^2 C_\ell$")
+        ax.legend(fontsize=7)
+        for row, key, label in ((1, "r", r"$r_\ell$"), (2, "residual_ratio",
+                                                       r"$C_\ell^{\Delta}/C_\ell^{XX}$")):
+            ax = axes[row, j]
+            ax.plot(ell, m["model"][key], "C0o-", label="network")
+            if m["baseline"] is not None:
+                ax.plot(ell, m["baseline"][key], "C1s:", label=m["baseline_name"])
+            ax.set_ylabel(label)
+            ax.axhline(1.0 if key == "r" else 0.0, color="0.6", lw=0.8)
+        axes[2, j].set_xlabel(r"$\ell$")
+    fig.tight_layout()
+    return fig
+
+
+def format_table(metrics: dict) -> str:
+    """Plain-text table: per channel and band, r and residual ratio of model and baseline."""
+    lines = []
+    for c, m in metrics.get("channels", metrics).items():
+        edges = m["ell_edges"]
+        lines.append(f"channel {c} ({CHANNEL_NAMES.get(c, c)}): "
+                     f"network vs {m['baseline_name'] or 'no baseline'}")
+        lines.append("  ell band       r(net)  r(base)  resid(net)  resid(base)")
+        for b in range(len(edges) - 1):
+            base = m["baseline"]
+            lines.append(
+                f"  {edges[b]:5.0f}-{edges[b + 1]:5.0f}  {m['model']['r'][b]:7.3f}  "
+                f"{base['r'][b] if base else float('nan'):7.3f}  "
+                f"{m['model']['residual_ratio'][b]:10.3f}  "
+                f"{base['residual_ratio'][b] if base else float('nan'):11.3f}"
+            )
+    return "\n".join(lines)
+
+
+def write_evaluation(model_dir: Path, data, pred: np.ndarray, args, writer=None,
+                     step: int = 0) -> dict:
+    """Evaluate normalised predictions ``pred`` and write ``metrics.json`` and ``spectra.png``
+    into ``model_dir`` (replacing an earlier evaluation), and a TensorBoard figure."""
+    from exagan_tf.core.plots import figure_to_array, save_figure
+    from exagan_tf.fileio import write_json_atomic
+
+    per_channel = evaluate_arrays(data, data.physical(pred, data.outputs))
+    metrics = {
+        "architecture": args.architecture,
+        "inputs": data.inputs,
+        "outputs": data.outputs,
+        "noise": args.noise,
+        "noise_channels": args.noise_channels,
+        "n_val": int(len(pred)),
+        "step": int(step),
+        "channels": per_channel,
+    }
+    model_dir = Path(model_dir)
+    write_json_atomic(model_dir / "metrics.json", metrics, overwrite=True)
+    fine = sp.default_edges(pred.shape[1], data.pixel_rad, nbins=12)
+    fig = spectra_figure(evaluate_arrays(data, data.physical(pred, data.outputs), fine),
+                         data.outputs)
+    save_figure(fig, model_dir / "spectra.png", overwrite=True)
+    if writer is not None:
+        import tensorflow as tf
+
+        with writer.as_default(step=step):
+            tf.summary.image("final_spectra", figure_to_array(fig)[None])
+            for c, m in per_channel.items():
+                tf.summary.scalar(f"final/{c}_residual_ratio",
+                                  float(np.mean(m["model"]["residual_ratio"])))
+        writer.flush()
+    return metrics
+
+
+def evaluate_model(model_dir: str | Path) -> dict:
+    """Re-evaluate a trained model folder from its ``command`` file and final generator."""
+    import keras
+
+    from exagan_tf.cmb import data as cmb_data
+    from exagan_tf.cmb.main import parse_args
+
+    model_dir = Path(model_dir)
+    command = model_dir / "command"
+    if not command.is_file():
+        raise UserError(f"{model_dir}: no 'command' file; not a model folder of exagan_tf.cmb")
+    words = shlex.split(command.read_text())
+    args = parse_args(words[3:])
+    model_file = model_dir / "models" / "generator_final.keras"
+    if not model_file.is_file():
+        raise UserError(f"{model_file}: no trained generator (has training finished?)")
+    gen = keras.saving.load_model(model_file, safe_mode=True)
+    data = cmb_data.load_data(
+        args.data_dir, args.inputs, args.outputs, noise=args.noise,
+        noise_channels=args.noise_channels, normalize=not args.no_normalize_maps,
+        apodize=not args.no_apodize_maps, validation_split=args.validation_split,
+        seed=args.seed, ndeg=args.ndeg, max_maps=args.max_maps,
+    )
+    pred = np.concatenate([keras.ops.convert_to_numpy(gen(data.x_val[i:i + 32], training=False))
+                           for i in range(0, len(data.x_val), 32)])
+    return write_evaluation(model_dir, data, pred, args)
+
+
+def collect_table(output_dir: str | Path) -> str:
+    """Markdown table of every ``metrics.json`` under ``output_dir``: per channel and noise level,
+    r and residual ratio per multipole band for each network and the baseline."""
+    files = sorted(Path(output_dir).glob("*/metrics.json"))
+    if not files:
+        raise UserError(f"{output_dir}: no model folders with metrics.json")
+    rows: dict = {}
+    for f in files:
+        m = json.loads(f.read_text())
+        for c, entry in m["channels"].items():
+            key = (c, float(m["noise"]))
+            group = rows.setdefault(key, {"edges": entry["ell_edges"], "lines": {}})
+            name = f"{m['architecture']} ({m['inputs']}, {f.parent.name})"
+            group["lines"][name] = entry["model"]
+            if entry["baseline"] is not None:
+                group["lines"][f"baseline: {entry['baseline_name']}"] = entry["baseline"]
+    out = []
+    for (c, noise), group in sorted(rows.items()):
+        edges = group["edges"]
+        bands = [f"{edges[i]:.0f}-{edges[i + 1]:.0f}" for i in range(len(edges) - 1)]
+        out.append(f"\n### {CHANNEL_NAMES.get(c, c)} ({c}), noise {noise:g} uK-arcmin\n")
+        out.append("| model | " + " | ".join(f"r {b}" for b in bands) + " | "
+                   + " | ".join(f"resid {b}" for b in bands) + " |")
+        out.append("|---" * (1 + 2 * len(bands)) + "|")
+        for name, v in group["lines"].items():
+            out.append(f"| {name} | " + " | ".join(f"{x:.3f}" for x in v["r"]) + " | "
+                       + " | ".join(f"{x:.3f}" for x in v["residual_ratio"]) + " |")
+    return "\n".join(out)
+
+
+@cli_errors
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m exagan_tf.cmb.evaluate MODEL_DIR [--json]`` or ``--table OUTPUT_DIR``."""
+    p = argparse.ArgumentParser(prog="python -m exagan_tf.cmb.evaluate",
+                                description="re-evaluate a trained CMB model folder, or "
+                                            "tabulate the metrics of every folder in OUTPUT_DIR")
+    p.add_argument("model_dir", nargs="?", help="model folder written by exagan_tf.cmb.main")
+    p.add_argument("--json", action="store_true", help="print metrics.json instead of a table")
+    p.add_argument("--table", metavar="OUTPUT_DIR", help="markdown table of all model folders")
+    args = p.parse_args(argv)
+    if args.table:
+        print(collect_table(args.table))
+        return 0
+    if not args.model_dir:
+        raise UserError("give a MODEL_DIR to evaluate or --table OUTPUT_DIR")
+    metrics = evaluate_model(args.model_dir)
+    print(json.dumps(metrics, indent=1) if args.json else format_table(metrics))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
