@@ -62,11 +62,63 @@ def run_path(config_tag: str, run: str | int, root: str | Path = EXPTS_DIR) -> P
     return Path(root) / config_tag / f"run{run}"
 
 
-def _first_difference(old: dict, new: dict) -> str | None:
-    for key in sorted(set(old) | set(new)):
-        if old.get(key, "<absent>") != new.get(key, "<absent>"):
-            return f"'{key}' was {old.get(key, '<absent>')!r}, now {new.get(key, '<absent>')!r}"
+def first_difference(old: dict, new: dict, prefix: str = "") -> str | None:
+    """The first key (nested keys dotted) whose value differs, as ``'key' was X, now Y``."""
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            found = first_difference(a, b, f"{prefix}{key}.")
+            if found:
+                return found
+        elif a != b:
+            return f"'{prefix}{key}' was {a!r}, now {b!r}"
     return None
+
+
+def open_run_dir(
+    path: Path,
+    record: dict,
+    command: str,
+    *,
+    mismatch: str,
+    comparable=None,
+    kind: str = "run directory",
+) -> RunDir:
+    """Create the run directory ``path`` with ``record`` as its ``config.yaml``, or reopen it
+    when the stored record matches; append ``command`` to ``command.txt``.
+
+    Args:
+        path: the run directory.
+        record: the configuration written to ``config.yaml`` for a new run.
+        command: the command line recorded for this start or resume.
+        mismatch: the refusal message, a format string with ``{path}`` and ``{diff}``.
+        comparable: ``dict -> dict`` applied to the stored and the new record before comparing
+            (to leave out settings a resume may change); default: compare them whole.
+        kind: what a directory without ``config.yaml`` is not (for the error message).
+    """
+    comparable = comparable or (lambda d: d)
+    cfg_file = path / "config.yaml"
+    if cfg_file.exists():
+        try:
+            stored = yaml.safe_load(cfg_file.read_text()) or {}
+        except yaml.YAMLError:
+            raise UserError(f"{cfg_file}: unreadable run config; not touching this run") from None
+        diff = first_difference(comparable(stored), comparable(record))
+        if diff:
+            raise UserError(mismatch.format(path=path, diff=diff))
+        resumed = True
+    elif path.exists() and any(path.iterdir()):
+        raise UserError(f"{path} exists but has no config.yaml; not a {kind} of this suite")
+    else:
+        path.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(cfg_file, yaml.safe_dump(record, sort_keys=False))
+        resumed = False
+    for sub in ("checkpoints", "models", "logs"):
+        (path / sub).mkdir(exist_ok=True)
+    stamp = datetime.datetime.now().isoformat(timespec="seconds")
+    with open(path / "command.txt", "a") as f:
+        f.write(f"{stamp} {'resume' if resumed else 'start'}: {command}\n")
+    return RunDir(path, resumed)
 
 
 def open_run(
@@ -77,34 +129,13 @@ def open_run(
     argv: list[str] | None = None,
 ) -> RunDir:
     """Create a new run directory, or reopen an existing one with the same configuration."""
-    path = run_path(config_tag, run, root)
-    wanted = config_to_dict(config)
-    cfg_file = path / "config.yaml"
-    command = shlex.join([Path(sys.executable).name, *(argv if argv is not None else sys.argv)])
-    stamp = datetime.datetime.now().isoformat(timespec="seconds")
-    if cfg_file.exists():
-        try:
-            stored = yaml.safe_load(cfg_file.read_text()) or {}
-        except yaml.YAMLError:
-            raise UserError(f"{cfg_file}: unreadable run config; not touching this run") from None
-        diff = _first_difference(stored, wanted)
-        if diff:
-            raise UserError(
-                f"{path} exists with a different config ({diff}); "
-                f"choose another RUN number or restore the original config"
-            )
-        resumed = True
-    elif path.exists() and any(path.iterdir()):
-        raise UserError(f"{path} exists but has no config.yaml; not a run directory of this suite")
-    else:
-        path.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(cfg_file, yaml.safe_dump(wanted, sort_keys=False))
-        resumed = False
-    for sub in ("checkpoints", "models", "logs"):
-        (path / sub).mkdir(exist_ok=True)
-    with open(path / "command.txt", "a") as f:
-        f.write(f"{stamp} {'resume' if resumed else 'start'}: {command}\n")
-    return RunDir(path, resumed)
+    return open_run_dir(
+        run_path(config_tag, run, root),
+        config_to_dict(config),
+        shlex.join([Path(sys.executable).name, *(argv if argv is not None else sys.argv)]),
+        mismatch="{path} exists with a different config ({diff}); "
+        "choose another RUN number or restore the original config",
+    )
 
 
 def write_meta(run: RunDir, meta: dict) -> None:

@@ -18,15 +18,12 @@ is refused.
 from __future__ import annotations
 
 import argparse
-import datetime
 import math
 import platform
 import shlex
 import sys
 import time
 from pathlib import Path
-
-import yaml
 
 from exagan_tf.errors import UserError, cli_errors
 
@@ -185,34 +182,17 @@ def open_model_dir(args: argparse.Namespace, argv: list[str]):
 
     path = Path(args.output_dir) / model_dir_name(args)
     wanted = {k: v for k, v in run_config(args).items() if k.replace("-", "_") not in RESUMABLE}
-    cfg_file = path / "config.yaml"
-    if cfg_file.exists():
-        try:
-            stored = yaml.safe_load(cfg_file.read_text()) or {}
-        except yaml.YAMLError:
-            raise UserError(f"{cfg_file}: unreadable run config; not touching this run") from None
-        diff = runs._first_difference(stored, wanted)
-        if diff:
-            raise UserError(
-                f"{path} exists with a different configuration ({diff}); use another "
-                "--output-dir or the original flags (see its 'command' file)"
-            )
-        resumed = True
-    elif path.exists() and any(path.iterdir()):
-        raise UserError(f"{path} exists but has no config.yaml; not a model folder of this suite")
-    else:
-        path.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(cfg_file, yaml.safe_dump(wanted, sort_keys=False))
-        resumed = False
+    run = runs.open_run_dir(
+        path,
+        wanted,
+        shlex.join(["python", "-m", "exagan_tf.cmb.main", *argv]),
+        mismatch="{path} exists with a different configuration ({diff}); use another "
+        "--output-dir or the original flags (see its 'command' file)",
+        kind="model folder",
+    )
     # the latest command that reproduces the folder (a resume may raise --epochs)
     write_text_atomic(path / "command", reproduce_command(args) + "\n", overwrite=True)
-    for sub in ("checkpoints", "models", "logs"):
-        (path / sub).mkdir(exist_ok=True)
-    stamp = datetime.datetime.now().isoformat(timespec="seconds")
-    with open(path / "command.txt", "a") as f:
-        f.write(f"{stamp} {'resume' if resumed else 'start'}: "
-                f"{shlex.join(['python', '-m', 'exagan_tf.cmb.main', *argv])}\n")
-    return runs.RunDir(path, resumed)
+    return run
 
 
 def select_gpus(gpus: str | None):

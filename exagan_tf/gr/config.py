@@ -118,12 +118,13 @@ class GRConfig:
         """Nested plain dict (YAML/JSON), sections in the original order."""
         return {s: config_to_dict(getattr(self, s)) for s in SECTIONS}
 
-    def settings(self) -> dict:
-        """What must match to resume a run by name: everything but ``train_params.epochs``
-        (the original's "can be trained before as well, will just continue")."""
-        out = self.to_dict()
-        out["train_params"] = {k: v for k, v in out["train_params"].items() if k != "epochs"}
-        return out
+
+def resume_settings(record: dict) -> dict:
+    """What must match to resume a run by name: a config record (:meth:`GRConfig.to_dict`)
+    without ``train_params.epochs`` (the original's "can be trained before as well, will just
+    continue")."""
+    train = {k: v for k, v in record.get("train_params", {}).items() if k != "epochs"}
+    return {**record, "train_params": train}
 
 
 def load_gr_config(path: str | Path) -> GRConfig:

@@ -17,14 +17,13 @@ optimizer and epoch counter for resuming), ``models/model_epoch<E>.keras`` and
 Resuming: the same ``name`` with the same settings continues from the last checkpoint and trains
 ``epochs`` more epochs (the original: "can be trained before as well, will just continue"); any
 other setting that differs (architecture, data, learning rate, ...) is refused with a one-line
-message naming it. This is :mod:`exagan_tf.runs`' rule except for ``epochs``, which is why the
-run directory is opened here with the pieces of that module rather than ``runs.open_run``.
+message naming it. This is :mod:`exagan_tf.runs`' rule except for ``epochs``, which
+:func:`exagan_tf.runs.open_run_dir` leaves out of the comparison.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import platform
 import shlex
 import sys
@@ -34,7 +33,7 @@ from pathlib import Path
 
 import yaml
 
-from exagan_tf.errors import UserError, cli_errors
+from exagan_tf.errors import cli_errors
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -53,55 +52,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _first_difference(old: dict, new: dict, prefix: str = "") -> str | None:
-    for key in sorted(set(old) | set(new), key=str):
-        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
-        if isinstance(a, dict) and isinstance(b, dict):
-            found = _first_difference(a, b, f"{prefix}{key}.")
-            if found:
-                return found
-        elif a != b:
-            return f"'{prefix}{key}' was {a!r}, now {b!r}"
-    return None
-
-
 def open_named_run(cfg, argv: Sequence[str]):
     """Create ``<log_dir>/<name>/`` or reopen it when its settings equal ``cfg``'s.
 
     Returns:
         An :class:`exagan_tf.runs.RunDir`.
     """
-    from exagan_tf.fileio import write_text_atomic
-    from exagan_tf.runs import RunDir
+    from exagan_tf import runs
+    from exagan_tf.gr.config import resume_settings
 
-    path = Path(cfg.train_params.log_dir) / cfg.model_params.name
-    cfg_file = path / "config.yaml"
-    if cfg_file.exists():
-        try:
-            stored = yaml.safe_load(cfg_file.read_text()) or {}
-        except yaml.YAMLError:
-            raise UserError(f"{cfg_file}: unreadable run config; not touching this run") from None
-        stored.get("train_params", {}).pop("epochs", None)
-        diff = _first_difference(stored, cfg.settings())
-        if diff:
-            raise UserError(
-                f"{path}: a run named '{cfg.model_params.name}' exists with different settings "
-                f"({diff}); choose another name or restore its settings"
-            )
-        resumed = True
-    elif path.exists() and any(path.iterdir()):
-        raise UserError(f"{path} exists but has no config.yaml; not a run directory of this suite")
-    else:
-        path.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(cfg_file, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-        resumed = False
-    for sub in ("checkpoints", "models", "logs"):
-        (path / sub).mkdir(exist_ok=True)
-    stamp = datetime.datetime.now().isoformat(timespec="seconds")
     command = shlex.join([Path(sys.executable).name, "-m", "exagan_tf.gr.run_controller", *argv])
-    with open(path / "command.txt", "a") as f:
-        f.write(f"{stamp} {'resume' if resumed else 'start'}: {command}\n")
-    return RunDir(path, resumed)
+    return runs.open_run_dir(
+        Path(cfg.train_params.log_dir) / cfg.model_params.name,
+        cfg.to_dict(),
+        command,
+        mismatch=f"{{path}}: a run named '{cfg.model_params.name}' exists with different "
+        "settings ({diff}); choose another name or restore its settings",
+        comparable=resume_settings,
+    )
 
 
 def build_classifier(cfg, input_shape, data_format: str):
