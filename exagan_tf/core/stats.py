@@ -154,7 +154,7 @@ def power_spectrum_original(
 
 
 @functools.lru_cache(maxsize=8)
-def _original_binning(n: int) -> tuple[np.ndarray, scipy.sparse.csr_matrix]:
+def original_binning(n: int) -> tuple[np.ndarray, scipy.sparse.csr_matrix]:
     """Integer radii ``k`` and the sparse ``(N (N/2 + 1), nk)`` map from the ``rfft2`` power
     ``|F|**2`` (flattened) to annulus means.
 
@@ -234,7 +234,7 @@ def power_spectrum_2d(
         mu = float(np.mean(x, dtype=np.float64)) if mean is None else float(mean)
         if not np.isfinite(mu) or mu == 0.0:
             raise UserError(f"power spectrum: mean pixel value {mu} cannot normalise the images")
-    k, matrix = _original_binning(h)
+    k, matrix = original_binning(h)
     pk = np.empty((n, k.size), dtype=np.float64)
     # FFT((x - mu) / mu) = FFT(x - mu) / mu: the division is applied to the binned power (one
     # multiplication per bin instead of one per pixel); equal to ~1e-15 relative.

@@ -186,7 +186,7 @@ class PowerSpectrumLoss:
         log_pk = np.log(np.maximum(pk, 1e-30))
         self.target_mean = tf.constant(log_pk.mean(axis=0), tf.float32)
         self.target_std = tf.constant(log_pk.std(axis=0), tf.float32)
-        _, matrix = stats._original_binning(x.shape[-1])
+        _, matrix = stats.original_binning(x.shape[-1])
         self.matrix = tf.constant(matrix.toarray(), tf.float32)
         self.a = float(cfg.datascale)
         self.data_format = data_format
