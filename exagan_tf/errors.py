@@ -14,8 +14,16 @@ from typing import TypeVar
 F = TypeVar("F", bound=Callable[..., int | None])
 
 
+# every character str.splitlines breaks on, shown escaped (as repr shows it)
+_LINE_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
 class UserError(Exception):
-    """Bad input from the user (a file, a key, a shape, a value). The message is one line."""
+    """Bad input from the user (a file, a key, a shape, a value). The message is one line: a
+    line break inside it (a key or tag read from a malformed file may hold one) is escaped."""
+
+    def __init__(self, message="", *args):
+        super().__init__(str(message).translate(_LINE_BREAKS), *args)
 
 
 def cli_errors(main: F) -> F:

@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from exagan_tf.config import DCGANConfig, build_config, load_config, read_tags
@@ -73,6 +73,8 @@ def test_any_value_for_a_known_key(key, value):
 
 @SETTINGS
 @given(key=st.text(min_size=1, max_size=12).filter(lambda k: k not in TEST_TAG), value=yaml_values)
+@example(key="\n", value=None)  # a line break in a key must not break the one-line message
+@example(key="a\u2028b", value=1)
 def test_unknown_keys_are_named(key, value):
     with pytest.raises(UserError) as err:
         build_config(DCGANConfig, {**TEST_TAG, key: value}, "test", "exp.yaml")
