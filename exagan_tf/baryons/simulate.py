@@ -619,12 +619,30 @@ def read_maps(datadir: str | Path, split: str) -> dict:
                             "into a new folder") from None
         out["attrs"] = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in
                         f.attrs.items()}
-    nz = len(out["redshifts"])
+    z = np.asarray(out["redshifts"])
+    if z.ndim != 1 or z.size == 0 or z.dtype.kind not in "iuf" or not np.all(np.isfinite(z)):
+        raise UserError(f"{path}: 'redshifts' is {z.dtype} of shape {z.shape} "
+                        f"({z.ravel()[:4].tolist()}); expected a non-empty list of finite numbers")
+    nz = len(z)
     for kind in KINDS:
         shape = out[kind]["dm"].shape
-        if len(shape) != 4 or shape[0] != nz or shape[2] != shape[3]:
+        if len(shape) != 4 or shape[0] != nz or shape[1] == 0 or shape[2] != shape[3]:
             raise UserError(f"{path}: {split}/{kind}/dm has shape {shape}; expected "
-                            f"({nz}, n_slabs, npix, npix)")
+                            f"({nz}, n_slabs >= 1, npix, npix)")
+        for field in ("dm", "pressure", "pressure_mean"):
+            arr = out[kind][field]
+            name = f"{split}/{kind}/{field}"
+            if arr.shape != shape:
+                raise UserError(f"{path}: {name} has shape {arr.shape}; expected {shape} "
+                                f"like {split}/{kind}/dm")
+            if arr.dtype.kind not in "iuf":
+                raise UserError(f"{path}: {name} holds {arr.dtype}; expected numbers")
+            bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
+            if bad.size:
+                where = np.unravel_index(bad[0], shape)
+                raise UserError(f"{path}: {name} has {bad.size} NaN, infinite or negative "
+                                f"values (first {arr[where]} at {tuple(map(int, where))}); "
+                                "densities and pressures are finite and >= 0")
     return out
 
 

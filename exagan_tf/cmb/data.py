@@ -121,8 +121,18 @@ def read_maps(path: Path, max_maps: int | None = None) -> tuple[dict, dict]:
         if ds.ndim != 4 or ds.shape[-1] != len(names) or ds.shape[1] != ds.shape[2]:
             raise UserError(f"{path}: maps of shape {ds.shape} with channels {names!r}, expected "
                             f"(n, N, N, {len(STORED)}) with channels {STORED!r}")
+        if ds.dtype.kind not in "iuf":
+            raise UserError(f"{path}: 'maps' holds {ds.dtype}; expected float maps")
+        if ds.shape[0] == 0:
+            raise UserError(f"{path}: 'maps' holds no maps (shape {ds.shape})")
         n = ds.shape[0] if max_maps is None else min(int(max_maps), ds.shape[0])
         raw = ds[:n].astype(np.float64)
+        bad = np.flatnonzero(~np.isfinite(raw))
+        if bad.size:
+            where = tuple(int(i) for i in np.unravel_index(bad[0], raw.shape))
+            raise UserError(f"{path}: 'maps' has {bad.size} NaN or infinite values "
+                            f"(first at map {where[0]}, pixel {where[1:3]}, channel "
+                            f"{names[where[3]]!r})")
         attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
     return {c: raw[..., i] for i, c in enumerate(names)}, attrs
 

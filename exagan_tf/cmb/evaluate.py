@@ -216,7 +216,9 @@ def evaluate_model(model_dir: str | Path) -> dict:
     model_file = model_dir / "models" / "generator_final.keras"
     if not model_file.is_file():
         raise UserError(f"{model_file}: no trained generator (has training finished?)")
-    gen = keras.saving.load_model(model_file, safe_mode=True)
+    from exagan_tf.core.callbacks import load_model_safe
+
+    gen = load_model_safe(model_file)
     data = cmb_data.load_data(
         args.data_dir, args.inputs, args.outputs, noise=args.noise,
         noise_channels=args.noise_channels, normalize=not args.no_normalize_maps,

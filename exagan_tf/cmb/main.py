@@ -99,14 +99,35 @@ def _experiment_defaults(parser: argparse.ArgumentParser, spec: str) -> dict:
     tags = read_tags(file)
     if tag not in tags:
         raise UserError(f"{file}: unknown tag {tag!r} (known: {', '.join(sorted(tags))})")
-    by_name = {long[2:]: dest for dest, long, _ in _flag_table(parser)}
+    by_name = {long[2:]: (dest, kind) for dest, long, kind in _flag_table(parser)}
+    actions = {a.dest: a for a in parser._actions}
     values = {}
     for key, value in tags[tag].items():
         if key not in by_name:
             raise UserError(f"{file}: tag {tag!r}: unknown flag {key!r}")
-        values[by_name[key]] = str(value) if key in ("inputs", "outputs", "gpus",
-                                                      "noise-channels") else value
+        dest, kind = by_name[key]
+        values[dest] = _tag_value(actions[dest], kind, value, f"{file}: tag {tag!r}: {key}")
     return values
+
+
+def _tag_value(action: argparse.Action, kind: str, value, where: str):
+    """A flag value read from YAML, converted as the command line would convert it."""
+    if kind == "switch":
+        if not isinstance(value, bool):
+            raise UserError(f"{where}={value!r}: a switch; expected true or false")
+        return value
+    if value is None:
+        return None
+    if isinstance(value, (bool, list, dict)):
+        raise UserError(f"{where}={value!r}: expected a single value")
+    try:
+        converted = (action.type or str)(str(value))
+    except (TypeError, ValueError):
+        kind_name = getattr(action.type, "__name__", "text")
+        raise UserError(f"{where}={value!r}: expected {kind_name}") from None
+    if action.choices is not None and converted not in action.choices:
+        raise UserError(f"{where}={value!r}: expected one of {', '.join(action.choices)}")
+    return converted
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -143,8 +164,15 @@ def validate(args: argparse.Namespace) -> None:
             raise UserError(f"--{name.replace('_', '-')}={getattr(args, name)}: expected >= 1")
     if args.high_res_len < 0:
         raise UserError(f"--high-res-len={args.high_res_len}: expected >= 0")
-    if args.noise < 0 or args.spectra_weight < 0 or args.lambda_ < 0:
-        raise UserError("--noise, --spectra-weight and --lambda must be >= 0")
+    for name in ("noise", "spectra_weight", "lambda_", "ndeg", "learning_rate"):
+        value = getattr(args, name)
+        flag = "--" + name.rstrip("_").replace("_", "-")
+        if not math.isfinite(value) or value < 0:
+            raise UserError(f"{flag}={value}: expected a finite number >= 0")
+        if name in ("ndeg", "learning_rate") and value == 0:
+            raise UserError(f"{flag}={value}: expected a number > 0")
+    if args.seed < 0:
+        raise UserError(f"--seed={args.seed}: expected an integer >= 0")
     if args.gpus is not None and (not args.gpus.isdigit() or len(set(args.gpus)) != len(args.gpus)):
         raise UserError(f"--gpus={args.gpus!r}: expected distinct GPU digits, e.g. 12")
     if args.max_maps is not None and args.max_maps < 2:

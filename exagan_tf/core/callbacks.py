@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from exagan_tf.core.plots import figure_to_array
+from exagan_tf.errors import UserError
 from exagan_tf.fileio import write_json_atomic
 
 
@@ -51,6 +52,18 @@ def save_weights_atomic(model: keras.Model, path: Path) -> None:
 def save_model_atomic(model: keras.Model, path: Path) -> None:
     """``model.save`` (``.keras`` format) atomically."""
     _keras_save_atomic(model.save, path, ".keras")
+
+def load_model_safe(path: Path) -> keras.Model:
+    """``keras.saving.load_model(path, safe_mode=True)``; a file carrying code (a Lambda layer,
+    a reference to an arbitrary function) or a damaged file is a one-line UserError."""
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as err:  # Keras raises ValueError/TypeError/OSError/BadZipFile here
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UserError(
+            f"{path}: model refused or unreadable under safe_mode "
+            f"({type(err).__name__}: {first:.160})"
+        ) from None
 
 
 def _step(model) -> int:

@@ -263,9 +263,18 @@ def find_inputs(inputs) -> list[Path]:
 
 
 def _floats(f, name: str) -> list[float] | None:
+    """The values of dataset ``name`` as floats, None when absent; BadUniverse when they are
+    not numbers (strings, a group) or not finite."""
     if name not in f:
         return None
-    return [float(v) for v in np.asarray(f[name][()]).ravel()]
+    obj = f[name]
+    if not hasattr(obj, "dtype") or obj.dtype.kind not in "iuf":
+        kind = getattr(obj, "dtype", "a group")
+        raise BadUniverse(f"'{name}' holds {kind}; expected numbers")
+    values = np.asarray(obj[()], dtype=np.float64).ravel()
+    if not np.all(np.isfinite(values)):
+        raise BadUniverse(f"'{name}' holds non-finite values ({values.tolist()[:4]}...)")
+    return values.tolist()
 
 
 def inspect_universe(
@@ -469,6 +478,12 @@ def _guarded_blocks(full, img_dim, step, axis, redshift_index, block):
             raise BadUniverse(
                 f"reading the voxels failed, file corrupt or truncated ({_short(err)})"
             ) from None
+        j0, tiles = item
+        # particle counts: a NaN, an infinity or a negative count means a damaged file
+        if tiles.dtype.kind == "f" and not np.all(np.isfinite(tiles)):
+            raise BadUniverse(f"'full' holds NaN or infinite counts (in planes from {j0 * step})")
+        if tiles.dtype.kind in "if" and np.any(tiles < 0):
+            raise BadUniverse(f"'full' holds negative particle counts (in planes from {j0 * step})")
         yield item
 
 

@@ -64,7 +64,7 @@ def inspect_file(path: str | Path, seeds: Sequence[int] | None = None) -> FileIn
     """
     path = Path(path)
     with open_h5(path) as f:
-        stored = tuple(int(s) for s in f["seeds"][()]) if "seeds" in f else ()
+        stored = _stored_seeds(f, path)
         wanted = list(stored if seeds is None else seeds)
         if not wanted:
             raise UserError(f"{path}: no seeds to read (dataset 'seeds' missing or empty)")
@@ -78,10 +78,13 @@ def inspect_file(path: str | Path, seeds: Sequence[int] | None = None) -> FileIn
                         f"{path}: no dataset '{name}' (the file holds {have}); "
                         f"lower train_seeds/test_seeds or simulate more seeds"
                     )
+                if getattr(f[name], "dtype", np.dtype("O")).kind not in "iuf":
+                    what = getattr(f[name], "dtype", "a group")
+                    raise UserError(f"{path}: dataset '{name}' holds {what}; expected numbers")
                 s = f[name].shape
                 if len(s) == 3:
                     s = (1, *s)
-                if len(s) != 4 or not (s[1] == s[2] == s[3]) or s[1] < 2:
+                if len(s) != 4 or not (s[1] == s[2] == s[3]) or s[1] < 2 or s[0] < 1:
                     raise UserError(
                         f"{path}: dataset '{name}' has shape {f[name].shape}, expected a cube "
                         f"(C, N, N, N) or (N, N, N)"
@@ -96,9 +99,29 @@ def inspect_file(path: str | Path, seeds: Sequence[int] | None = None) -> FileIn
     return FileInfo(path, shape[0], shape[1], standardised, stored)
 
 
+def _stored_seeds(f, path: Path) -> tuple[int, ...]:
+    """The ``seeds`` dataset as integers; () when absent; UserError when it is not a list of
+    whole numbers."""
+    if "seeds" not in f:
+        return ()
+    if not hasattr(f["seeds"], "dtype"):
+        raise UserError(f"{path}: 'seeds' is a group; expected a dataset of integer seeds")
+    raw = np.asarray(f["seeds"][()])
+    ok = raw.ndim == 1 and raw.dtype.kind in "iuf" and np.all(np.isfinite(raw.astype(float)))
+    if not ok or not np.all(raw == np.round(raw)):
+        raise UserError(f"{path}: dataset 'seeds' is {raw.dtype} of shape {raw.shape}; "
+                        "expected a list of integer seeds")
+    return tuple(int(s) for s in raw)
+
+
 def read_cube(f, theory: str, seed: int) -> np.ndarray:
-    """One cube as float32 (C, N, N, N) from an open file."""
-    cube = np.asarray(f[cube_name(theory, seed)][()], dtype=np.float32)
+    """One cube as float32 (C, N, N, N) from an open file; UserError if it holds NaN or inf."""
+    name = cube_name(theory, seed)
+    cube = np.asarray(f[name][()], dtype=np.float32)
+    bad = np.flatnonzero(~np.isfinite(cube))
+    if bad.size:
+        raise UserError(f"{f.filename}: dataset '{name}' has {bad.size} NaN or infinite values "
+                        f"(first at flat index {bad[0]})")
     return cube[None] if cube.ndim == 3 else cube
 
 

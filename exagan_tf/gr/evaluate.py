@@ -231,7 +231,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Evaluate the latest model of the run named in the config; print the metrics."""
     args = parse_args(argv)
-    import keras
 
     from exagan_tf import distribute
     from exagan_tf.gr.config import load_gr_config
@@ -244,7 +243,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print((out / "metrics.json").read_text(), end="")
         print(f"(already evaluated: {out / 'metrics.json'})", file=sys.stderr)
         return 0
-    model = keras.models.load_model(path, safe_mode=True)
+    from exagan_tf.core.callbacks import load_model_safe
+
+    model = load_model_safe(path)
     meta = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
     fmt = meta.get("data_format") or distribute.resolve_data_format(cfg.train_params.data_format)
     res = evaluate_model(model, cfg, fmt, out, epoch)

@@ -24,6 +24,7 @@ message naming it. This is :mod:`exagan_tf.runs`' rule except for ``epochs``, wh
 from __future__ import annotations
 
 import argparse
+import math
 import platform
 import shlex
 import sys
@@ -33,7 +34,7 @@ from pathlib import Path
 
 import yaml
 
-from exagan_tf.errors import cli_errors
+from exagan_tf.errors import UserError, cli_errors
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -105,10 +106,28 @@ def build_classifier(cfg, input_shape, data_format: str):
 def _callbacks(manager, epoch_var, logger, total_epochs: int, start_epoch: int):
     import keras
 
+    from exagan_tf.core.callbacks import NaNGuard
+
+    class ClassifierNaNGuard(NaNGuard):
+        """:class:`NaNGuard` for a plain Keras classifier (counts optimizer steps)."""
+
+        def on_train_batch_end(self, batch, logs=None):
+            for key, value in (logs or {}).items():
+                if "loss" in key and not math.isfinite(float(value)):
+                    step = int(self.model.optimizer.iterations.numpy())
+                    self.bad = f"{key} became {float(value)} at step {step}"
+                    self.model.stop_training = True
+                    return
+
+    guard = ClassifierNaNGuard(logger)
+
     class EpochCheckpoint(keras.callbacks.Callback):
-        """Save model + optimizer + epoch counter after every epoch (for resume by name)."""
+        """Save model + optimizer + epoch counter after every epoch (for resume by name); not
+        after a NaN loss, so the last good checkpoint stays the latest."""
 
         def on_epoch_end(self, epoch, logs=None):
+            if guard.bad:
+                return
             epoch_var.assign(epoch + 1)
             manager.save(checkpoint_number=epoch + 1)
 
@@ -128,7 +147,7 @@ def _callbacks(manager, epoch_var, logger, total_epochs: int, start_epoch: int):
                 f"left {time.strftime('%H:%M:%S', time.gmtime(left))}"
             )
 
-    return [EpochCheckpoint(), EpochLog()]
+    return [guard, EpochCheckpoint(), EpochLog()]
 
 
 def train(cfg, argv: Sequence[str], evaluate: bool = True) -> dict | None:
@@ -198,6 +217,7 @@ def train(cfg, argv: Sequence[str], evaluate: bool = True) -> dict | None:
     )
     test_ds = test_set.dataset(batch, shuffle=False)
     if end > start:
+        callbacks = _callbacks(manager, epoch_var, log, end, start)
         model.fit(
             train_ds.with_options(options),
             epochs=end,
@@ -207,12 +227,17 @@ def train(cfg, argv: Sequence[str], evaluate: bool = True) -> dict | None:
             validation_freq=t.test_every,
             validation_steps=-(-len(test_set) // batch),
             callbacks=[
+                *callbacks,
                 keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False),
-                *_callbacks(manager, epoch_var, log, end, start),
             ],
             verbose=0,
             shuffle=False,  # the tf.data pipeline shuffles
         )
+        if callbacks[0].bad:
+            raise UserError(
+                f"{run.path}: training stopped, {callbacks[0].bad}; the last good checkpoint "
+                f"(epoch {int(epoch_var.numpy())}) is kept; lower lr or check the data"
+            )
     from exagan_tf.core.callbacks import save_model_atomic
 
     epoch = int(epoch_var.numpy())

@@ -284,14 +284,20 @@ def preprocess(
         raise UserError(f"{out_dir}/transform.json exists; refusing to overwrite preprocessed data")
     t0 = time.perf_counter()
 
-    def log(msg):
+    def log(msg, done: float | None = None):
+        """Elapsed time, ``msg`` and, given the fraction ``done`` of the work, the time left."""
         if progress:
-            print(f"[{time.perf_counter() - t0:6.1f} s] {msg}", flush=True)
+            elapsed = time.perf_counter() - t0
+            left = ""
+            if done:
+                left = " | left " + time.strftime("%H:%M:%S", time.gmtime(elapsed / done
+                                                                          - elapsed))
+            print(f"[{elapsed:6.1f} s] {msg}{left}", flush=True)
 
     scans = []
     for i, f in enumerate(files):
         scans.append(scan_file(f))
-        log(f"scan {i + 1}/{len(files)} {f.name}")
+        log(f"scan {i + 1}/{len(files)} {f.name}", (i + 1) / (2 * len(files)))
     transforms = combine_scans(scans, w_max)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp_paths = {}
@@ -323,7 +329,7 @@ def preprocess(
                 h["weights"].resize(n0 + len(w), axis=0)
                 h["features"][n0:] = transforms[name].normalise(x)
                 h["weights"][n0:] = w / transforms[name].w_max
-            log(f"normalise {i + 1}/{len(files)} {f.name}")
+            log(f"normalise {i + 1}/{len(files)} {f.name}", 0.5 + (i + 1) / (2 * len(files)))
         for name, tr in transforms.items():
             if broaden and not CATEGORIES[name].prompt:
                 _broaden_in_place(handles[name]["features"], tr, chunk)
@@ -372,8 +378,16 @@ def load_transforms(data_dir: str | Path) -> dict[str, CategoryTransform]:
     path = Path(data_dir) / "transform.json"
     if not path.is_file():
         raise UserError(f"{path}: no such file; run `python -m exagan_tf.muons.preprocess` first")
-    meta = json.loads(path.read_text())
-    return {k: CategoryTransform.from_dict(v) for k, v in meta["categories"].items()}
+    try:
+        meta = json.loads(path.read_text())
+        return {k: CategoryTransform.from_dict(v) for k, v in meta["categories"].items()}
+    except (ValueError, UnicodeDecodeError) as err:
+        reason = f"{err.msg} at line {err.lineno}" if hasattr(err, "lineno") else type(
+            err).__name__
+        raise UserError(f"{path}: not valid JSON ({reason})") from None
+    except (KeyError, TypeError, AttributeError) as err:
+        raise UserError(f"{path}: not a transform file of this suite (bad or missing "
+                        f"{err.args[0] if err.args else 'entry'!s:.60})") from None
 
 
 def load_category(
@@ -386,15 +400,25 @@ def load_category(
     path = Path(data_dir) / f"{cat.name}.h5"
     with open_h5(path) as h:
         for key in ("features", "weights"):
-            if key not in h:
+            if key not in h or not hasattr(h[key], "dtype"):
                 raise UserError(f"{path}: no dataset '{key}'")
+            if h[key].dtype.kind not in "iuf":
+                raise UserError(f"{path}: dataset '{key}' holds {h[key].dtype}; expected numbers")
+            if h[key].ndim == 0:
+                raise UserError(f"{path}: dataset '{key}' is a scalar; expected an array")
         x = h["features"][:max_rows]
         w = h["weights"][:max_rows]
     if x.ndim != 2 or x.shape[1] != cat.dim:
         raise UserError(f"{path}: features have shape {x.shape}, expected (n, {cat.dim})")
     if len(x) == 0:
         raise UserError(f"{path}: category '{cat.name}' is empty")
+    bad = np.flatnonzero(~np.all(np.isfinite(x), axis=1))
+    if bad.size:
+        raise UserError(f"{path}: features of {bad.size} muons are NaN or infinite "
+                        f"(first: row {bad[0]})")
     check_weights(w, str(path))
+    if len(w) != len(x):
+        raise UserError(f"{path}: {len(w)} weights for {len(x)} muons; expected one per muon")
     return x, w
 
 
@@ -403,8 +427,12 @@ def check_weights(w: np.ndarray, where: str) -> None:
     w = np.asarray(w)
     if w.ndim != 1 or not len(w):
         raise UserError(f"{where}: weights have shape {w.shape}, expected a non-empty (n,)")
-    if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise UserError(f"{where}: weights must be finite and >= 0")
+    if w.dtype.kind not in "iuf":
+        raise UserError(f"{where}: weights hold {w.dtype}, expected numbers")
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if bad.size:
+        raise UserError(f"{where}: weights must be finite and >= 0 ({bad.size} are not; "
+                        f"first {w[bad[0]]} at row {bad[0]})")
     if not w.sum() > 0:
         raise UserError(f"{where}: all weights are zero")
 

@@ -111,29 +111,42 @@ def read_branches(path: str | Path) -> dict[str, np.ndarray]:
     except Exception as err:  # uproot raises many types for corrupt input
         raise UserError(f"{path}: not a readable ROOT file ({type(err).__name__})") from None
     with f:
-        if TREE_NAME not in f:
-            keys = ", ".join(sorted({k.split(";")[0] for k in f.keys()})) or "none"
-            raise UserError(f"{path}: no TTree '{TREE_NAME}' (objects in the file: {keys})")
-        tree = f[TREE_NAME]
-        if getattr(tree, "classname", "") != "TTree":
+        try:
+            return _tree_branches(f, path)
+        except UserError:
+            raise
+        except Exception as err:  # a truncated or damaged file fails only when its baskets are read
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
             raise UserError(
-                f"{path}: '{TREE_NAME}' is a {getattr(tree, 'classname', type(tree).__name__)}, "
-                "expected a TTree"
-            )
-        have = set(tree.keys())
-        missing = [b for b in BRANCHES if b not in have]
-        if missing:
-            raise UserError(
-                f"{path}: TTree '{TREE_NAME}' lacks branches {missing} (has {sorted(have)})"
-            )
-        return {b: np.asarray(tree[b].array(library="np")) for b in BRANCHES}
+                f"{path}: ROOT file corrupt or truncated ({type(err).__name__}: {reason:.80})"
+            ) from None
+
+
+def _tree_branches(f, path: Path) -> dict[str, np.ndarray]:
+    """The branches of the muon TTree of the open ROOT file ``f`` (see :func:`read_branches`)."""
+    if TREE_NAME not in f:
+        keys = ", ".join(sorted({k.split(";")[0] for k in f.keys()})) or "none"
+        raise UserError(f"{path}: no TTree '{TREE_NAME}' (objects in the file: {keys})")
+    tree = f[TREE_NAME]
+    if getattr(tree, "classname", "") != "TTree":
+        raise UserError(
+            f"{path}: '{TREE_NAME}' is a {getattr(tree, 'classname', type(tree).__name__)}, "
+            "expected a TTree"
+        )
+    have = set(tree.keys())
+    missing = [b for b in BRANCHES if b not in have]
+    if missing:
+        raise UserError(
+            f"{path}: TTree '{TREE_NAME}' lacks branches {missing} (has {sorted(have)})"
+        )
+    return {b: np.asarray(tree[b].array(library="np")) for b in BRANCHES}
 
 
 def read_muons(path: str | Path, check_finite: bool = True) -> dict[str, np.ndarray]:
     """Muon arrays of ``path`` in cm and GeV/c (float64): x y z px py pz w id parentid.
 
-    With ``check_finite``, NaN or infinite momenta, positions or weights are a UserError naming
-    the file, the branch and the first bad entry.
+    With ``check_finite``, NaN or infinite momenta, positions or weights, negative weights and
+    PDG ids other than +-13 are a UserError naming the file, the branch and the first bad entry.
     """
     b = read_branches(path)
     out = {k: b[k].astype(np.float64) for k in ("px", "py", "pz", "w", "id", "parentid")}
@@ -147,6 +160,12 @@ def read_muons(path: str | Path, check_finite: bool = True) -> dict[str, np.ndar
                     f"{path}: branch '{k}' has {bad.size} non-finite values "
                     f"(first at entry {bad[0]}: {out[k][bad[0]]})"
                 )
+        negative = np.flatnonzero(out["w"] < 0)
+        if negative.size:
+            raise UserError(
+                f"{path}: branch 'w' has {negative.size} negative weights "
+                f"(first at entry {negative[0]}: {out['w'][negative[0]]}); expected w >= 0"
+            )
         ids = np.unique(np.abs(out["id"]))
         if ids.size and not np.array_equal(ids, [13.0]):
             raise UserError(f"{path}: branch 'id' holds PDG ids {ids.tolist()}, expected +-13")

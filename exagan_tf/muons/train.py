@@ -375,13 +375,13 @@ def load_trained(run_dir: str | Path, which: str = "best_rchi2"):
         nets = {"encoder": model.encoder, "decoder": model.decoder}
     for prefix, net in nets.items():
         if which == "final":
-            import keras
+            from exagan_tf.core.callbacks import load_model_safe
 
             name = "generator" if prefix == "g" else prefix
             path = models_dir / f"{name}_final.keras"
             if not path.is_file():
                 raise UserError(f"{path}: no such model; has the run finished?")
-            net.set_weights(keras.saving.load_model(path, safe_mode=True).get_weights())
+            net.set_weights(load_model_safe(path).get_weights())
         else:
             path = models_dir / f"{prefix}_{which}.weights.h5"
             if not path.is_file():
