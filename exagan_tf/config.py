@@ -142,7 +142,10 @@ class DCGANConfig:
     datascale, learn_rate ([G, D]), DG_update_ratio, Nepochs, datafmt, multichannel.
     Added here (documented in experiments/exagan.yaml): datadir, linear_scaler, seed, n_eval,
     best_after, keep_checkpoints, distribute, jit_compile, joint_batch, pspec_weight (ExaGANv2's
-    spectral loss weight; 0 = the original) and pspec_images (training images for its targets).
+    spectral loss weight; 0 = the original), pspec_images (training images for its targets) and
+    g_ema (decay of the generator's weight average that is sampled and saved; 0 = the original)
+    dequantize (train on counts plus uniform [0, 1) noise, read generated images back with a
+    floor; False = the original) and precision (Keras dtype policy, see exagan_tf.precision).
     """
 
     dataname: str
@@ -175,6 +178,9 @@ class DCGANConfig:
     joint_batch: bool = False
     pspec_weight: float = 0.0
     pspec_images: int = 1024
+    g_ema: float = 0.0
+    dequantize: bool = False
+    precision: typing.Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"] = "float32"
 
     def validate(self) -> str | None:
         """Return a one-line problem description, or None when the values are consistent."""
@@ -209,6 +215,8 @@ class DCGANConfig:
                 return f"{key}={getattr(self, key)} must be positive"
         if self.pspec_weight < 0 or self.pspec_images < 2:
             return "pspec_weight must be >= 0 and pspec_images >= 2"
+        if not 0.0 <= self.g_ema < 1.0:
+            return f"g_ema={self.g_ema} must be in [0, 1) (0 = no weight average)"
         if self.datascale <= 0 or self.linear_scaler <= 0:
             return "datascale and linear_scaler must be positive"
         return None

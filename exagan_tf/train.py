@@ -125,7 +125,9 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     from exagan_tf.core import callbacks as cb
     from exagan_tf.core import plots, stats
     from exagan_tf.cosmo.dcgan import build_gan, counts_from_generated
+    from exagan_tf.precision import apply_precision
 
+    policy = apply_precision(cfg.precision)  # before any layer is built
     strategy = distribute.get_strategy(cfg.distribute)
     meta = run.read_meta()
     data_format = meta.get("data_format") or distribute.resolve_data_format(cfg.datafmt)
@@ -137,6 +139,7 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         {
             "config_tag": tag,
             "data_format": data_format,
+            "precision": policy,
             "replicas": strategy.num_replicas_in_sync,
             "strategy": type(strategy).__name__,
             "n_train": n_train,
@@ -163,6 +166,7 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         d_optimizer=gan.d_optimizer,
         g_optimizer=gan.g_optimizer,
         **best,
+        **({"g_ema": _variables_checkpoint(gan.ema_weights)} if gan.ema_weights else {}),
     )
     manager = tf.train.CheckpointManager(ckpt, run.checkpoints, max_to_keep=cfg.keep_checkpoints)
     if manager.latest_checkpoint:
@@ -189,6 +193,7 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         data_format,
         seed=cfg.seed + start,
         counts=train_counts,
+        dequantize=cfg.dequantize,
     )
     val_counts = cosmo_data.read_images(val_files, cfg.n_eval, cfg.img_dim)
 
@@ -208,7 +213,7 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         },
         writer,
         run.models,
-        {"g": gan.generator, "d": gan.discriminator},
+        {"g": gan.sampler, "d": gan.discriminator},
         cfg.best_after,
         best,
         cfg.checkpt_batch,
@@ -246,10 +251,18 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         return 0
     done = int(gan.step.numpy())
     rate = (done - start) * cfg.batchsize / (time.perf_counter() - t0)
-    cb.save_weights_atomic(gan.generator, run.models / "g_final.weights.h5")
-    cb.save_model_atomic(gan.generator, run.models / "generator_final.keras")
+    sampler = gan.sampler  # the weight average when g_ema is set
+    cb.save_weights_atomic(sampler, run.models / "g_final.weights.h5")
+    cb.save_model_atomic(sampler, run.models / "generator_final.keras")
     log.info(f"done: step {done}, {rate:.1f} images/s; outputs in {run.path}")
     return 0
+
+
+def _variables_checkpoint(variables):
+    """A list of Keras variables as one trackable object for ``tf.train.Checkpoint``."""
+    import tensorflow as tf
+
+    return tf.train.Checkpoint(**{f"v{i}": v.value for i, v in enumerate(variables)})
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
+from exagan_tf.core.compat import MultiWorkerFit
 from exagan_tf.core.losses import bce_from_logits
 
 METRIC_NAMES = (
@@ -53,7 +54,7 @@ def _per_example(values: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.reshape(values, [tf.shape(values)[0], -1]), axis=1)
 
 
-class ConditionalGAN(keras.Model):
+class ConditionalGAN(MultiWorkerFit, keras.Model):
     """A conditional generator ``x -> y`` with an optional pair discriminator ``[x, y] -> D``.
 
     Args:
@@ -151,8 +152,9 @@ class ConditionalGAN(keras.Model):
             out = tf.reshape(out, [2 * n, -1])
             per_example = _per_example(_bce(labels, out, self.d_from_logits))
             loss = tf.nn.compute_average_loss(per_example)
-        grads = tape.gradient(loss, self.discriminator.trainable_variables)
-        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+        variables = self.discriminator.trainable_variables
+        grads = tape.gradient(self.d_optimizer.scale_loss(loss), variables)
+        self.d_optimizer.apply_gradients(zip(grads, variables))
         probs = out if not self.d_from_logits else tf.sigmoid(tf.cast(out, tf.float32))
         real_prob = tf.reduce_mean(tf.cast(probs[:n], tf.float32))
         fake_prob = tf.reduce_mean(tf.cast(probs[n:], tf.float32))
@@ -186,7 +188,7 @@ class ConditionalGAN(keras.Model):
             adv, l1, extra = self._generator_losses(x, y, y_pred, training=True)
             per_example = self.adv_weight * adv + self.l1_weight * l1 + self.extra_weight * extra
             loss = tf.nn.compute_average_loss(per_example)
-        grads = tape.gradient(loss, self.generator.trainable_variables)
+        grads = tape.gradient(self.g_optimizer.scale_loss(loss), self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
         return per_example, adv, l1, extra
 

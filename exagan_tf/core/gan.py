@@ -20,6 +20,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from exagan_tf.core.compat import MultiWorkerFit
 from exagan_tf.core.losses import bce_from_logits, mean_probability
 
 METRIC_NAMES = ("d_loss", "d_real_loss", "d_fake_loss", "g_loss", "d_real_prob", "d_fake_prob")
@@ -35,7 +36,7 @@ def _num_replicas() -> int:
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
-class GAN(keras.Model):
+class GAN(MultiWorkerFit, keras.Model):
     """A generator/discriminator pair trained adversarially.
 
     Args:
@@ -60,6 +61,13 @@ class GAN(keras.Model):
         g_extra_loss: optional differentiable ``f(fake) -> scalar`` added to the generator loss
             with weight ``g_extra_weight`` (e.g. ExaGANv2's power-spectrum term); logged as
             ``g_extra_loss``.
+        g_ema: decay of an exponential moving average of the generator's weights (batch-norm
+            statistics included), updated after every generator step with the warm-up
+            ``min(g_ema, (1 + t) / (10 + t))`` of ``tf.train.ExponentialMovingAverage``; 0 = none.
+            The average (Yazici et al. 2019, "The unusual effectiveness of averaging in GAN
+            training") damps the checkpoint-to-checkpoint oscillation of adversarial training.
+            When set, :attr:`sampler` (what generates, is evaluated and is saved) is the averaged
+            generator; the trained one keeps being :attr:`generator`.
     """
 
     def __init__(
@@ -76,6 +84,7 @@ class GAN(keras.Model):
         real_noise: float = 0.0,
         g_extra_loss=None,
         g_extra_weight: float = 0.0,
+        g_ema: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -93,10 +102,46 @@ class GAN(keras.Model):
         self.g_extra_weight = float(g_extra_weight) if g_extra_loss is not None else 0.0
         names = METRIC_NAMES + (("g_extra_loss",) if self.g_extra_loss is not None else ())
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        if not 0.0 <= float(g_ema) < 1.0:
+            raise ValueError(f"g_ema={g_ema}: expected a decay in [0, 1)")
+        self.g_ema = float(g_ema)
+        self.ema_weights: list = []
+        self.ema_generator = None
+        if self.g_ema:
+            # mean aggregation: replicas write identical values from inside the train step
+            self.ema_weights = [
+                keras.Variable(
+                    keras.ops.convert_to_numpy(v),
+                    trainable=False,
+                    aggregation="mean",
+                    name=f"ema_{i}",
+                )
+                for i, v in enumerate(generator.weights)
+            ]
+            self.ema_generator = keras.models.clone_model(generator)
+            self.ema_generator.set_weights(
+                [keras.ops.convert_to_numpy(v) for v in generator.weights]
+            )
         self.built = True
 
     def call(self, noise, training=False):
         return self.generator(noise, training=training)
+
+    @property
+    def sampler(self) -> keras.Model:
+        """The generator to sample from, evaluate and save: the weight average when ``g_ema`` is
+        set (refreshed from the running average on each access), else :attr:`generator`."""
+        if self.ema_generator is None:
+            return self.generator
+        for target, value in zip(self.ema_generator.weights, self.ema_weights):
+            target.assign(value)
+        return self.ema_generator
+
+    def _update_ema(self):
+        t = tf.cast(self.g_optimizer.iterations, tf.float32)
+        decay = tf.minimum(self.g_ema, (1.0 + t) / (10.0 + t))
+        for avg, value in zip(self.ema_weights, self.generator.weights):
+            avg.assign(decay * avg + (1.0 - decay) * tf.cast(value, avg.dtype))
 
     @property
     def metrics(self):
@@ -142,8 +187,9 @@ class GAN(keras.Model):
             logits = self.discriminator(images, training=True)
             per_example = bce_from_logits(labels, logits)
             loss = tf.nn.compute_average_loss(per_example)
-        grads = tape.gradient(loss, self.discriminator.trainable_variables)
-        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+        variables = self.discriminator.trainable_variables
+        grads = tape.gradient(self.d_optimizer.scale_loss(loss), variables)
+        self.d_optimizer.apply_gradients(zip(grads, variables))
         return per_example, logits
 
     def _d_update(self, images, labels):
@@ -182,7 +228,7 @@ class GAN(keras.Model):
                 # gradients are summed over replicas: each adds its share of the batch mean
                 loss += self.g_extra_weight * extra / _num_replicas()
                 self.trackers["g_extra_loss"].update_state(extra)
-        grads = tape.gradient(loss, self.generator.trainable_variables)
+        grads = tape.gradient(self.g_optimizer.scale_loss(loss), self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
         return tf.reduce_mean(per_example)
 
@@ -223,11 +269,14 @@ class GAN(keras.Model):
         self.trackers["g_loss"].update_state(
             self._g_update(noise, real if self.joint_batch else None)
         )
+        if self.g_ema:
+            self._update_ema()
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def generate(self, n: int, batch_size: int = 256, seed: int = 12345):
-        """Generate ``n`` images in inference mode with a fixed noise seed (NumPy array)."""
-        return generate_images(self.generator, self.noise_dim, n, seed, batch_size)
+        """Generate ``n`` images in inference mode with a fixed noise seed (NumPy array), from
+        :attr:`sampler` (the weight average when ``g_ema`` is set)."""
+        return generate_images(self.sampler, self.noise_dim, n, seed, batch_size)
 
 
 def generate_images(

@@ -22,6 +22,9 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
+from exagan_tf.core.compat import MultiWorkerFit
+from exagan_tf.core.gan import _num_replicas, _replica_id
+
 METRIC_NAMES = ("loss", "recon_loss", "kl_loss")
 
 
@@ -77,7 +80,7 @@ def kl_diagonal_gaussians(mean_q, logvar_q, mean_p=None, logvar_p=None):
     return _flat_sum(per_element)
 
 
-class VAE(keras.Model):
+class VAE(MultiWorkerFit, keras.Model):
     """An encoder/decoder pair (and optional learned prior) trained on the negative ELBO.
 
     Args:
@@ -161,9 +164,16 @@ class VAE(keras.Model):
         return self.decoder(z if y is None else [z, y], training=training)
 
     def _noise(self, like, stream: int):
+        """Drawn for the global batch, this replica keeping its rows (as in :class:`GAN`), so
+        N replicas train like one device on the same global batch."""
         step = tf.cast(self.optimizer.iterations, tf.int64)
         seed = tf.stack([tf.cast(self.seed, tf.int64), step * 4 + stream])
-        return tf.random.stateless_normal(tf.shape(like), seed, dtype=tf.float32)
+        shape = tf.shape(like)
+        rows = tf.random.stateless_normal(
+            tf.concat([[shape[0] * _num_replicas()], shape[1:]], 0), seed, dtype=tf.float32
+        )
+        start = tf.cast(_replica_id(), tf.int32) * shape[0]
+        return rows[start : start + shape[0]]
 
     def _elbo_terms(self, x, y, training: bool, stream: int):
         mean_q, logvar_q = self.encode(x, y, training=training)
@@ -193,7 +203,7 @@ class VAE(keras.Model):
             recon, kl = self._elbo_terms(x, y, training=True, stream=0)
             per_example = self.recon_weight * recon + self.kl_weight * kl
             loss = tf.nn.compute_average_loss(per_example)
-        grads = tape.gradient(loss, variables)
+        grads = tape.gradient(self.optimizer.scale_loss(loss), variables)
         self.optimizer.apply_gradients(zip(grads, variables))
         return self._record(recon, kl)
 

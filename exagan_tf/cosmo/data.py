@@ -107,6 +107,7 @@ def make_dataset(
     shard_index: int = 0,
     num_shards: int = 1,
     counts: list[int] | None = None,
+    dequantize: bool = False,
 ) -> tf.data.Dataset:
     """An infinite dataset of transformed batches, (batch, 1, H, W) or (batch, H, W, 1).
 
@@ -120,6 +121,10 @@ def make_dataset(
         shard_index, num_shards: read only files with index % num_shards == shard_index (one
             input shard per worker in multi-worker training).
         counts: images per file, when the caller has already run :func:`check_shards`.
+        dequantize: add uniform noise in [0, 1) to the integer counts before the transform, so
+            the real images are a continuous density whose floor is the data (see
+            :func:`exagan_tf.cosmo.dcgan.counts_from_generated`); the noise is seeded by
+            ``seed``.
     """
     if counts is None:
         counts = check_shards(files, img_dim)
@@ -133,9 +138,15 @@ def make_dataset(
     ds = ds.unbatch().shuffle(shuffle_buffer, seed=seed).batch(batch_size, drop_remainder=True)
     axis = 1 if data_format == "channels_first" else -1
 
-    def transform(x):
-        return tf.expand_dims(scale_transform(tf.cast(x, tf.float32), datascale), axis)
+    def transform(x, key=None):
+        x = tf.cast(x, tf.float32)
+        if key is not None:
+            pair = tf.stack([key, tf.constant(seed, tf.int64)])
+            x += tf.random.stateless_uniform(tf.shape(x), pair)
+        return tf.expand_dims(scale_transform(x, datascale), axis)
 
+    if dequantize:
+        ds = tf.data.Dataset.zip((ds, tf.data.Dataset.random(seed=seed)))
     return ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 

@@ -63,7 +63,10 @@ def build_discriminator(cfg: DCGANConfig, data_format: str) -> keras.Model:
         x = keras.layers.BatchNormalization(axis=axis, name=f"bn{i}", **BN_KW)(x)
         x = keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"lrelu{i}")(x)
     x = keras.layers.Flatten(data_format=data_format, name="flatten")(x)
-    logit = keras.layers.Dense(1, kernel_initializer=init["dense"], name="logit")(x)
+    # float32 under a mixed-precision policy: the logits feed the cross-entropy
+    logit = keras.layers.Dense(
+        1, kernel_initializer=init["dense"], dtype="float32", name="logit"
+    )(x)
     return keras.Model(inputs, logit, name="discriminator")
 
 
@@ -89,12 +92,14 @@ def build_generator(cfg: DCGANConfig, data_format: str) -> keras.Model:
             name=f"tconv{i}",
         )(x)
         if i == cfg.nlayers - 1:
-            x = keras.layers.Activation("tanh", name="tanh")(x)
+            x = keras.layers.Activation("tanh", dtype="float32", name="tanh")(x)
         else:
             x = keras.layers.BatchNormalization(axis=axis, name=f"bn{i}", **BN_KW)(x)
             x = keras.layers.ReLU(name=f"relu{i}")(x)
     if cfg.multichannel:
-        x = MultiChannelRescale(cfg.datascale, cfg.linear_scaler, data_format, name="mcr")(x)
+        x = MultiChannelRescale(
+            cfg.datascale, cfg.linear_scaler, data_format, dtype="float32", name="mcr"
+        )(x)
     return keras.Model(z, x, name="generator")
 
 
@@ -127,10 +132,16 @@ def build_gan(cfg: DCGANConfig, data_format: str, train_counts=None) -> GAN:
         joint_batch=cfg.joint_batch,
         g_extra_loss=extra,
         g_extra_weight=cfg.pspec_weight,
+        g_ema=cfg.g_ema,
     )
+    d_opt = keras.optimizers.Adam(cfg.d_lr, beta_1=0.5)
+    g_opt = keras.optimizers.Adam(cfg.g_lr, beta_1=0.5)
+    if keras.config.dtype_policy().name == "mixed_float16":  # float16 needs loss scaling
+        d_opt = keras.optimizers.LossScaleOptimizer(d_opt)
+        g_opt = keras.optimizers.LossScaleOptimizer(g_opt)
     gan.compile(
-        d_optimizer=keras.optimizers.Adam(cfg.d_lr, beta_1=0.5),
-        g_optimizer=keras.optimizers.Adam(cfg.g_lr, beta_1=0.5),
+        d_optimizer=d_opt,
+        g_optimizer=g_opt,
         jit_compile=cfg.jit_compile,
     )
     return gan
@@ -145,15 +156,17 @@ def counts_from_generated(images, cfg: DCGANConfig, data_format: str):
     First channel, inverse-transformed (x = a(1+s)/(1-s)), then rounded to integers and clipped
     to [0, 32767], the int16 counts of the CosmoFlow layout. Rounding matters because the data
     are integer counts (two thirds of 1 Mpc/h voxels hold 0 particles, which a continuous output
-    never hits exactly); clipping matters because a tanh output that saturates at s = 1 would
-    otherwise invert to ~1e7 counts. A saturated pixel still reads as 32767, far above any
-    simulated voxel, so the statistics still catch it.
+    never hits exactly; with ``dequantize`` the model learnt counts plus uniform [0, 1) noise,
+    so the floor is taken instead); clipping matters because a tanh output that saturates at
+    s = 1 would otherwise invert to ~1e7 counts. A saturated pixel still reads as 32767, far
+    above any simulated voxel, so the statistics still catch it.
     """
     import numpy as np
 
     first = images[:, 0] if data_format == "channels_first" else images[..., 0]
     s = np.clip(first.astype(np.float64), -1.0, 1.0 - 1e-9)
-    return np.clip(np.rint(cfg.datascale * (1.0 + s) / (1.0 - s)), 0, INT16_MAX)
+    to_int = np.floor if cfg.dequantize else np.rint
+    return np.clip(to_int(cfg.datascale * (1.0 + s) / (1.0 - s)), 0, INT16_MAX)
 
 
 class PowerSpectrumLoss:
@@ -181,6 +194,8 @@ class PowerSpectrumLoss:
         from exagan_tf.core import stats
 
         x = np.asarray(train_counts, dtype=np.float64)
+        if cfg.dequantize:  # the generator learns dequantized counts: targets alike
+            x = x + np.random.default_rng(cfg.seed).uniform(size=x.shape)
         self.mu = float(x.mean())
         _, pk = stats.power_spectrum_2d(x, mean=self.mu)
         log_pk = np.log(np.maximum(pk, 1e-30))

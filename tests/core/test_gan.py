@@ -199,10 +199,38 @@ def test_joint_batch_step_counts_and_directions():
 def test_generated_counts_are_integer_int16_range():
     from exagan_tf.cosmo.dcgan import counts_from_generated
 
-    cfg = load_exagan("test")
+    cfg = dataclasses.replace(load_exagan("test"), dequantize=False)
     s = np.array([-1.0, -0.7, 0.0, 0.99, 1.0], dtype="float32").reshape(1, 5, 1, 1)
     counts = counts_from_generated(s, cfg, "channels_last").ravel()
     np.testing.assert_array_equal(counts, [0, 1, 4, 796, 32767])
+    # a model of dequantized counts (x + U[0, 1)) is read back with a floor: 0.71 -> 0
+    deq = counts_from_generated(s, dataclasses.replace(cfg, dequantize=True), "channels_last")
+    np.testing.assert_array_equal(deq.ravel(), [0, 0, 4, 796, 32767])
+
+
+def test_generator_weight_average_follows_the_ema_rule():
+    import keras
+
+    from exagan_tf.core.gan import GAN
+
+    keras.utils.set_random_seed(0)
+    z = keras.Input((4,))
+    g = keras.Model(z, keras.layers.Dense(3)(z))
+    x = keras.Input((3,))
+    d = keras.Model(x, keras.layers.Dense(1)(x))
+    gan = GAN(g, d, noise_dim=4, seed=3, g_ema=0.9)
+    gan.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1))
+    real = np.random.default_rng(0).standard_normal((8, 3)).astype("float32")
+    w0 = [w.numpy().copy() for w in g.weights]
+    gan.train_step(tf.constant(real))
+    w1 = [w.numpy() for w in g.weights]
+    assert not np.allclose(w0[0], w1[0])
+    decay = min(0.9, 2.0 / 11.0)  # warm-up (1 + t) / (10 + t) after the first update, t = 1
+    for avg, a, b in zip(gan.sampler.weights, w0, w1):
+        np.testing.assert_allclose(avg.numpy(), decay * a + (1 - decay) * b, rtol=1e-5, atol=1e-7)
+    assert gan.sampler is not gan.generator
+    with pytest.raises(ValueError, match="g_ema"):
+        GAN(g, d, noise_dim=4, g_ema=1.0)
 
 
 def _dense_gan(**kwargs):

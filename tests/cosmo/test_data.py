@@ -21,6 +21,27 @@ def test_dataset_batches_are_transformed_counts(tmp_path):
     assert root.exists()
 
 
+def test_dequantized_batches_floor_back_to_the_counts(tmp_path):
+    write_shards(tmp_path, "d", 16, n_per=8, n_train=1, n_val=1)
+    files = data.shard_files(tmp_path, "d", "train")
+
+    def one_pass(seed):
+        ds = data.make_dataset(files, 16, 8, 4.0, "channels_last", seed=seed, shuffle_buffer=1,
+                               dequantize=True)
+        return next(iter(ds)).numpy()[..., 0]
+
+    s = one_pass(1)
+    x = 4.0 * (1 + s.astype(np.float64)) / (1 - s)  # back to (dequantized) counts
+    raw = data.read_images(files).astype(np.float64)
+    # same images in some order: each pixel is count + u with u in [0, 1), floor recovers it
+    key = lambda a: np.sort(a.reshape(len(a), -1).sum(1))  # noqa: E731
+    np.testing.assert_allclose(key(np.floor(x + 1e-4)), key(raw))
+    frac = (x - np.floor(x + 1e-4)).ravel()
+    assert frac.min() > -1e-3 and frac.max() < 1 and 0.4 < frac.mean() < 0.6
+    np.testing.assert_array_equal(s, one_pass(1))  # seeded
+    assert not np.array_equal(s, one_pass(2))
+
+
 def test_channels_last_and_worker_sharding(tmp_path):
     write_shards(tmp_path, "d", 16, n_per=8, n_train=3, n_val=1)
     files = data.shard_files(tmp_path, "d", "train")
