@@ -61,6 +61,8 @@ def classic_trainer(cfg, data_format):
 
 
 def run(config: str = "demo", steps: int = 10, repeats: int = 3, data_format: str | None = None):
+    import dataclasses
+
     import numpy as np
     import tensorflow as tf
 
@@ -68,7 +70,10 @@ def run(config: str = "demo", steps: int = 10, repeats: int = 3, data_format: st
     from exagan_tf.cosmo.dcgan import build_gan, image_shape
     from exagan_tf.distribute import resolve_data_format
 
-    cfg = load_exagan(config)
+    # the original's step: separate real/fake D batches, no spectral loss, no weight average
+    # (what the classic pattern below does; the demo tag turns on all three)
+    cfg = dataclasses.replace(load_exagan(config), joint_batch=False, pspec_weight=0.0,
+                              g_ema=0.0)
     fmt = data_format or resolve_data_format(cfg.datafmt)
     shape = (cfg.batchsize, *image_shape(cfg, fmt, channels=1))
     batch = np.random.default_rng(1).uniform(-1, 0.95, shape).astype("float32")
