@@ -1,9 +1,9 @@
 """A two-worker cluster on 127.0.0.1 for the multi-worker tests.
 
-Every worker is a subprocess in its own process group, on CPU (``CUDA_VISIBLE_DEVICES=""``),
-with a ``TF_CONFIG`` naming ports that were free a moment before. Every call waits with a
-timeout, and the fixture kills every process group it started when the test ends, passed,
-failed or interrupted.
+Every worker is a subprocess in its own process group, on CPU (``CUDA_VISIBLE_DEVICES=""``,
+one TensorFlow thread per pool unless the environment says otherwise), with a ``TF_CONFIG``
+naming ports that were free a moment before. Every call waits with a timeout, and the fixture
+kills every process group it started when the test ends, passed, failed or interrupted.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 120  # seconds a cluster may run before the test fails
+THREADS = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
 def free_ports(n: int) -> list[int]:
@@ -43,6 +44,27 @@ class Cluster:
         self.procs: list[subprocess.Popen] = []
         self.launches = 0
 
+    def _spawn(self, args: list[str], name: str, env: dict) -> subprocess.Popen:
+        full_env = {
+            **THREADS,
+            **{k: v for k, v in os.environ.items() if k != "TF_CONFIG"},
+            "CUDA_VISIBLE_DEVICES": "",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "PYTHONPATH": str(REPO),
+            **env,
+        }
+        with open(self.logs / f"{name}.log", "w") as log:
+            proc = subprocess.Popen(
+                [sys.executable, *args],
+                cwd=REPO,
+                env=full_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.procs.append(proc)
+        return proc
+
     def start(self, args: list[str], workers: int = 2, env: dict | None = None):
         """``python <args>`` once per worker, all in one fresh TF_CONFIG cluster."""
         self.launches += 1
@@ -50,28 +72,18 @@ class Cluster:
         procs = []
         for i in range(workers):
             tf_config = {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}}
-            full_env = {
-                **os.environ,
-                "TF_CONFIG": json.dumps(tf_config),
-                "CUDA_VISIBLE_DEVICES": "",
-                "TF_CPP_MIN_LOG_LEVEL": "2",
-                "PYTHONPATH": str(REPO),
-                **(env or {}),
-            }
-            log = open(self.logs / f"launch{self.launches}_w{i}.log", "w")
             procs.append(
-                subprocess.Popen(
-                    [sys.executable, *args],
-                    cwd=REPO,
-                    env=full_env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
+                self._spawn(
+                    args,
+                    f"launch{self.launches}_w{i}",
+                    {"TF_CONFIG": json.dumps(tf_config), **(env or {})},
                 )
             )
-            log.close()
-        self.procs += procs
         return procs
+
+    def start_single(self, args: list[str], name: str = "single", env: dict | None = None):
+        """``python <args>`` once, without TF_CONFIG (the one-process reference)."""
+        return self._spawn(args, name, env or {})
 
     def wait(self, procs, timeout: float = TIMEOUT) -> list[int]:
         """Exit codes of ``procs``; kills them all and fails the test after ``timeout``."""
@@ -105,7 +117,7 @@ class Cluster:
     def tail(self, lines: int = 15) -> str:
         """The last lines of every worker log of this test."""
         out = []
-        for log in sorted(self.logs.glob("launch*_w*.log")):
+        for log in sorted(self.logs.glob("*.log")):
             text = log.read_text(errors="replace").splitlines()
             out.append(f"--- {log.name}\n" + "\n".join(text[-lines:]))
         return "\n".join(out)

@@ -4,15 +4,24 @@ With ``TF_CONFIG`` set the worker joins a ``MultiWorkerMirroredStrategy`` cluste
 (``exagan_tf.distribute.get_strategy("multiworker")``); without it the same code trains in one
 process, which is the reference the cluster must match. Every model family sees the same global
 batches either way: batch ``k`` is ``X[k*B:(k+1)*B]``, and worker ``i`` of ``n`` feeds rows
-``i*B/n:(i+1)*B/n`` of it through :func:`exagan_tf.distribute.distribute_input`.
+``i*B/n:(i+1)*B/n`` of it through :func:`exagan_tf.distribute.distribute_input` (one process
+with several replicas splits a global batch the same way).
 
 Modes:
     families OUT   train tiny GAN, conditional VAE, ConditionalGAN, a classifier and RACOON;
                    write ``OUT/<family>_w<i>.npz`` (final weights) and, multi-worker, check that
-                   the unpatched Keras path still fails (``OUT/upstream_w<i>.json``).
+                   the unpatched Keras path still fails (``OUT/upstream_w<i>.json``). Without
+                   ``TF_CONFIG`` (the reference): ``OUT/<family>_one.npz`` after training on one
+                   device, ``OUT/<family>_init.npz`` before, and for the ``--mirrored`` families
+                   ``OUT/<family>_r<i>.npz``, replica ``i``'s values after training under
+                   ``MirroredStrategy`` over 2 logical CPU devices in this one process.
     backup OUT     train a tiny VAE for ``--epochs`` x ``--period`` steps with
                    ``distribute.BackupAndRestore`` in ``OUT/backup``, logging every step done
-                   to ``OUT/steps_w<i>.log``; restarting the command resumes from the backup.
+                   to ``OUT/steps_w<i>.log`` (a line ``start`` first); restarting the command
+                   resumes from the backup.
+
+Weights are saved under their index in ``model.weights`` with ``t`` (trainable) or ``n``:
+``"007_t"`` (layer names carry counters that differ between processes).
 """
 
 from __future__ import annotations
@@ -65,13 +74,21 @@ def input_for(strategy, arrays):
 
 
 def build_gan():
+    """The ExaGAN test DCGAN (synchronized batch norm, label flips), compiled with SGD: its
+    conv biases feed a batch norm, so their true gradient is zero and Adam would turn the
+    round-off of summing in another order into learning-rate-sized steps (see
+    tests/core/test_gan.py); SGD passes round-off on unamplified, so the comparison is tight."""
     import dataclasses
+
+    import keras
 
     from exagan_tf.config import load_exagan
     from exagan_tf.cosmo.dcgan import build_gan as build
 
     cfg = dataclasses.replace(load_exagan("test"), label_flip=0.2)
-    return build(cfg, "channels_last")
+    gan = build(cfg, "channels_last")
+    gan.compile(keras.optimizers.SGD(0.05), keras.optimizers.SGD(0.05))
+    return gan
 
 
 def build_vae(seed: int = 0):
@@ -177,17 +194,28 @@ def family_data():
     }
 
 
-def train_family(strategy, name: str):
-    """Train one family for its steps under ``strategy``; returns the model."""
+def train_family(strategy, name: str, before=None):
+    """Train one family for its steps under ``strategy``; returns the model. ``before(model)``
+    is called between building and training."""
     build, arrays, steps = family_data()[name]
     with strategy.scope():
         model = build()
+    if before is not None:
+        before(model)
     model.fit(input_for(strategy, arrays), steps_per_epoch=steps, epochs=1, verbose=0)
     return model
 
 
-def weights_of(model) -> dict:
-    return {f"{i:03d}_{w.path}": np.asarray(w.numpy()) for i, w in enumerate(model.weights)}
+def weights_of(model, replica: int | None = None) -> dict:
+    """``{"<index>_<t|n>": value}`` of ``model.weights``; ``replica``: that replica's copy of
+    each variable of a one-process distribution strategy (the local value otherwise)."""
+    out = {}
+    for i, w in enumerate(model.weights):
+        value = w.value
+        if replica is not None and hasattr(value, "values"):
+            value = value.values[replica]
+        out[f"{i:03d}_{'t' if w.trainable else 'n'}"] = np.asarray(value.numpy())
+    return out
 
 
 # ----- the unpatched Keras path --------------------------------------------------------------
@@ -244,15 +272,35 @@ def upstream_failures(strategy) -> dict:
 
 
 def families(strategy, out: Path, names) -> None:
+    """Multi-worker: this worker's final weights of every family, and the upstream check."""
     from exagan_tf import distribute
 
     index = distribute.worker_index(strategy)
-    if distribute.num_workers(strategy) > 1:
-        failures = upstream_failures(strategy)
-        (out / f"upstream_w{index}.json").write_text(json.dumps(failures))
+    failures = upstream_failures(strategy)
+    (out / f"upstream_w{index}.json").write_text(json.dumps(failures))
     for name in names:
         model = train_family(strategy, name)
         np.savez(out / f"{name}_w{index}.npz", **weights_of(model))
+
+
+def reference(out: Path, names, mirrored) -> None:
+    """One process: every family on one device (and its initial weights); the ``mirrored``
+    families also under MirroredStrategy over 2 logical CPUs, saving each replica's values."""
+    import tensorflow as tf
+
+    for name in names:
+
+        def keep_init(model, name=name):
+            np.savez(out / f"{name}_init.npz", **weights_of(model))
+
+        model = train_family(tf.distribute.get_strategy(), name, keep_init)
+        np.savez(out / f"{name}_one.npz", **weights_of(model))
+    if mirrored:
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        for name in mirrored:
+            model = train_family(strategy, name)
+            for r in range(2):
+                np.savez(out / f"{name}_r{r}.npz", **weights_of(model, r))
 
 
 def backup(strategy, out: Path, epochs: int, period: int, delay: float) -> None:
@@ -266,6 +314,8 @@ def backup(strategy, out: Path, epochs: int, period: int, delay: float) -> None:
     with strategy.scope():
         vae = build_vae()
     log = out / f"steps_w{index}.log"
+    with open(log, "a") as f:
+        f.write("start\n")
 
     class StepLog(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -294,14 +344,25 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--period", type=int, default=4)
     p.add_argument("--delay", type=float, default=0.0, help="seconds to sleep after each step")
+    p.add_argument(
+        "--mirrored", nargs="*", default=[], help="reference only: families also run mirrored"
+    )
     args = p.parse_args(argv)
 
     from exagan_tf import distribute
 
-    strategy = distribute.get_strategy("multiworker" if "TF_CONFIG" in os.environ else "none")
+    multi = "TF_CONFIG" in os.environ
+    if args.mirrored and not multi:
+        from exagan_tf.runtime import split_cpu
+
+        split_cpu(2)  # before TensorFlow initialises its devices
+    strategy = distribute.get_strategy("multiworker" if multi else "none")
     args.out.mkdir(parents=True, exist_ok=True)
     if args.mode == "families":
-        families(strategy, args.out, args.names)
+        if multi:
+            families(strategy, args.out, args.names)
+        else:
+            reference(args.out, args.names, args.mirrored)
     else:
         backup(strategy, args.out, args.epochs, args.period, args.delay)
     return 0
