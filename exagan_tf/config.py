@@ -173,7 +173,7 @@ class DCGANConfig:
     n_eval: int = 1024
     best_after: int = 30
     keep_checkpoints: int = 2
-    distribute: typing.Literal["auto", "none", "mirrored"] = "auto"
+    distribute: typing.Literal["auto", "none", "mirrored", "multiworker"] = "auto"
     jit_compile: bool = False
     joint_batch: bool = False
     pspec_weight: float = 0.0

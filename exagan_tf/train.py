@@ -115,9 +115,6 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
             f"of batchsize={cfg.batchsize}"
         )
 
-    run = runs.open_run(tag, run_id, cfg, expts, ["-m", "exagan_tf.train", *argv])
-    log = runs.setup_logging(run)
-
     import keras
     import tensorflow as tf
 
@@ -128,7 +125,17 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     from exagan_tf.precision import apply_precision
 
     policy = apply_precision(cfg.precision)  # before any layer is built
-    strategy = distribute.get_strategy(cfg.distribute)
+    strategy = distribute.get_strategy(cfg.distribute)  # multiworker: before any TF op
+    # multi-worker: only the chief writes the run; each worker reads its own shard files
+    run = distribute.open_run(
+        lambda: runs.open_run(tag, run_id, cfg, expts, ["-m", "exagan_tf.train", *argv]),
+        runs.run_path(tag, run_id, expts),
+        strategy,
+    )
+    log = runs.setup_logging(run)
+    my_shards = distribute.shard_files(
+        list(zip(train_files, train_counts)), strategy, "training shard files"
+    )
     meta = run.read_meta()
     data_format = meta.get("data_format") or distribute.resolve_data_format(cfg.datafmt)
     # fit runs whole checkpoint periods, so the last one is completed
@@ -142,6 +149,7 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
             "precision": policy,
             "replicas": strategy.num_replicas_in_sync,
             "strategy": type(strategy).__name__,
+            "workers": distribute.num_workers(strategy),
             "n_train": n_train,
             "train_files": len(train_files),
             "tensorflow": tf.__version__,
@@ -185,15 +193,19 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         f"steps {start}->{steps} in periods of {cfg.checkpt_batch}"
     )
 
-    dataset = cosmo_data.make_dataset(
-        train_files,
-        cfg.img_dim,
+    dataset = distribute.distribute_input(
+        strategy,
+        lambda batch: cosmo_data.make_dataset(
+            [f for f, _ in my_shards],
+            cfg.img_dim,
+            batch,
+            cfg.datascale,
+            data_format,
+            seed=cfg.seed + start,
+            counts=[c for _, c in my_shards],
+            dequantize=cfg.dequantize,
+        ),
         cfg.batchsize,
-        cfg.datascale,
-        data_format,
-        seed=cfg.seed + start,
-        counts=train_counts,
-        dequantize=cfg.dequantize,
     )
     val_counts = cosmo_data.read_images(val_files, cfg.n_eval, cfg.img_dim)
 
@@ -220,7 +232,7 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         log,
         guard,
     )
-    preempt = cb.PreemptionGuard(manager, log)
+    preempt = cb.PreemptionGuard(manager, log, strategy=strategy)
     callbacks = [
         guard,
         preempt,

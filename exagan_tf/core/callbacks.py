@@ -67,7 +67,9 @@ def load_model_safe(path: Path) -> keras.Model:
 
 
 def _step(model) -> int:
-    return int(model.step.numpy())
+    """The run's global step: the core models' ``step``, else the optimizer's iterations."""
+    step = getattr(model, "step", None)
+    return int((step if step is not None else model.optimizer.iterations).numpy())
 
 
 class NaNGuard(keras.callbacks.Callback):
@@ -91,12 +93,16 @@ class PreemptionGuard(keras.callbacks.Callback):
     checkpoint at that step and stop training cleanly; running the same command resumes.
 
     The handler is installed for the duration of ``fit`` only and the previous one restored.
+    Under a multi-worker strategy the workers agree after every step whether any of them got
+    the signal (:func:`exagan_tf.distribute.any_worker`), so all save at the same step and stop
+    together, also when the signal reaches them a step apart.
     """
 
     def __init__(self, manager: tf.train.CheckpointManager, logger: logging.Logger,
-                 signals=(signal.SIGTERM,)):
+                 signals=(signal.SIGTERM,), strategy: tf.distribute.Strategy | None = None):
         super().__init__()
         self.manager, self.logger, self.signals = manager, logger, tuple(signals)
+        self.strategy = strategy
         self.requested: int | None = None
         self.saved_step: int | None = None
         self._previous: dict = {}
@@ -114,7 +120,14 @@ class PreemptionGuard(keras.callbacks.Callback):
         self._previous = {}
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.requested is None or self.saved_step is not None:
+        if self.saved_step is not None:
+            return
+        if self.strategy is not None:
+            from exagan_tf.distribute import any_worker
+
+            if any_worker(self.requested is not None, self.strategy) and self.requested is None:
+                self.requested = int(self.signals[0])  # another worker got it
+        if self.requested is None:
             return
         step = _step(self.model)
         self.manager.save(checkpoint_number=step)
