@@ -228,11 +228,17 @@ def split_rows(arrays, strategy: tf.distribute.Strategy | None = None):
 
 
 def worker_seed(seed: int, strategy: tf.distribute.Strategy | None = None) -> int:
-    """The seed of this worker's input stream: ``seed`` on the chief (and when alone, so a
-    one-process run is unchanged), ``seed + 7919 * index`` on worker ``index``, for pipelines
-    that draw random samples from the whole data set (weighted sampling, random tile pairs):
-    independent draws from the same distribution on every worker."""
-    return int(seed) + 7919 * worker_index(strategy)
+    """The seed of this worker's input stream, for pipelines that draw random samples from the
+    whole data set (weighted sampling, random tile pairs): ``seed`` itself on the chief (and
+    when alone, so a one-process run is unchanged), on worker ``i > 0`` a 32-bit seed hashed
+    from ``(seed, i)`` (NumPy's ``SeedSequence``), so the workers draw independent streams from
+    the same distribution, also across resumes that shift ``seed`` by the start step."""
+    index = worker_index(strategy)
+    if index == 0:
+        return int(seed)
+    import numpy as np
+
+    return int(np.random.SeedSequence([int(seed), index]).generate_state(1)[0])
 
 
 def distribute_input(
@@ -270,7 +276,8 @@ def distribute_input(
 class WorkerRunDir(RunDir):
     """The run directory of a worker other than the chief: ``path`` is a private scratch folder
     (deleted when the process exits) that receives everything the worker writes; ``chief`` is
-    the run directory itself, whose ``run.json`` it reads."""
+    the run directory itself, whose ``run.json`` it reads. ``resumed``: whether it started from
+    a checkpoint of the chief's."""
 
     chief: Path | None = None
 
@@ -309,8 +316,7 @@ def open_run(
         (scratch / "checkpoints" / "checkpoint").write_text(
             f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n'
         )
-    resumed = (chief_path / "config.yaml").exists()
-    return WorkerRunDir(scratch, resumed, chief_path)
+    return WorkerRunDir(scratch, bool(latest), chief_path)
 
 
 _AGREE: dict = {}

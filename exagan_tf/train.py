@@ -241,24 +241,25 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         cb.CheckpointSaver(manager, guard),
     ]
     t0 = time.perf_counter()
-    for first_epoch, last_epoch, per_epoch in fit_segments(start, steps, cfg.checkpt_batch):
-        gan.fit(
-            dataset,
-            epochs=last_epoch,
-            initial_epoch=first_epoch,
-            steps_per_epoch=per_epoch,
-            callbacks=callbacks,
-            verbose=0,
-            shuffle=False,
-        )
-        if guard.bad or preempt.requested is not None:
-            break
+    with preempt:  # a signal between two fit calls is caught too
+        for first_epoch, last_epoch, per_epoch in fit_segments(start, steps, cfg.checkpt_batch):
+            gan.fit(
+                dataset,
+                epochs=last_epoch,
+                initial_epoch=first_epoch,
+                steps_per_epoch=per_epoch,
+                callbacks=callbacks,
+                verbose=0,
+                shuffle=False,
+            )
+            if guard.bad or preempt.saved_step is not None:
+                break
     if guard.bad:
         raise UserError(
             f"{run.path}: training stopped, {guard.bad}; the last good checkpoint "
             f"{manager.latest_checkpoint or '(none)'} is kept"
         )
-    if preempt.requested is not None:
+    if preempt.saved_step is not None:
         log.info(f"stopped at step {preempt.saved_step} of {steps}; resume with the same command")
         return 0
     done = int(gan.step.numpy())

@@ -64,7 +64,7 @@ class BaryonConfig:
     g_last_batchnorm: bool = True
     # run
     datafmt: typing.Literal["channels_first", "channels_last", "auto"] = "auto"
-    distribute: typing.Literal["auto", "none", "mirrored"] = "auto"
+    distribute: typing.Literal["auto", "none", "mirrored", "multiworker"] = "auto"
     seed: int = 0
     keep_checkpoints: int = 2
     best_after: int = 0

@@ -210,9 +210,6 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         transform.check_redshift(z)
     counts = train_tiles.counts()
 
-    run = runs.open_run(tag, run_id, cfg, expts, ["-m", "exagan_tf.baryons.train", *argv])
-    log = runs.setup_logging(run)
-
     import keras
     import tensorflow as tf
 
@@ -221,13 +218,20 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     from exagan_tf.core import callbacks as cb
     from exagan_tf.fileio import write_json_atomic
 
-    strategy = distribute.get_strategy(cfg.distribute)
+    strategy = distribute.get_strategy(cfg.distribute)  # multiworker: before any TF op
+    run = distribute.open_run(  # multi-worker: only the chief writes the run
+        lambda: runs.open_run(tag, run_id, cfg, expts, ["-m", "exagan_tf.baryons.train", *argv]),
+        runs.run_path(tag, run_id, expts),
+        strategy,
+    )
+    log = runs.setup_logging(run)
     meta = run.read_meta()
     data_format = meta.get("data_format") or distribute.resolve_data_format(cfg.datafmt)
     plan = period_plan(cfg, max_steps)
     runs.write_meta(run, {
         "config_tag": tag, "data_format": data_format,
         "replicas": strategy.num_replicas_in_sync, "strategy": type(strategy).__name__,
+        "workers": distribute.num_workers(strategy),
         "samples_total": counts["total"] * len(z_idx) // len(train_tiles.redshifts),
         "samples_independent": counts["independent"] * len(z_idx)
         // len(train_tiles.redshifts),
@@ -284,25 +288,42 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         writer, run.models, nets, cfg.best_after, best, plan[first]["steps"], log, guard,
     )
     saver = cb.CheckpointSaver(manager, guard)
+    preempt = cb.PreemptionGuard(manager, log, strategy=strategy)
+    from exagan_tf.train import fit_segments
+
     t0 = time.perf_counter()
     stages = sorted({p["stage"] for p in plan[first:]})
-    for s in stages:
-        idx = [i for i, p in enumerate(plan) if p["stage"] == s and i >= first]
-        bs, lr, steps = plan[idx[0]]["batch_size"], plan[idx[0]]["lr"], plan[idx[0]]["steps"]
-        if cfg.model == "cvae":
-            model.optimizer.learning_rate.assign(lr)
-        ds = bdata.make_dataset(train_tiles, transform, bs, seed=cfg.seed * 1000 + start + s,
-                                redshift_indices=z_idx, augment=cfg.augment,
-                                data_format=data_format, target_first=cfg.model == "cvae")
-        log.info(f"stage {s}: batch {bs}, learning rate {lr:g}, {len(idx)} pseudo-epochs of "
-                 f"{steps} steps")
-        monitor.period_steps = steps
-        model.fit(ds, epochs=idx[-1] + 1, initial_epoch=idx[0], steps_per_epoch=steps,
-                  callbacks=[guard, cb.ProgressLog(log, cfg.print_batch, total, bs), monitor,
-                             saver], verbose=0)
-        if guard.bad:
-            raise UserError(f"{run.path}: training stopped, {guard.bad}; the last good "
-                            f"checkpoint {manager.latest_checkpoint or '(none)'} is kept")
+    with preempt:  # a signal between two fit calls is caught too
+        for s in stages:
+            idx = [i for i, p in enumerate(plan) if p["stage"] == s and i >= first]
+            bs, lr, steps = plan[idx[0]]["batch_size"], plan[idx[0]]["lr"], plan[idx[0]]["steps"]
+            if cfg.model == "cvae":
+                model.optimizer.learning_rate.assign(lr)
+            # multi-worker: each worker draws its own random tile pairs from all training tiles
+            ds = distribute.distribute_input(strategy, lambda b, s=s: bdata.make_dataset(
+                train_tiles, transform, b,
+                seed=distribute.worker_seed(cfg.seed * 1000 + start + s, strategy),
+                redshift_indices=z_idx, augment=cfg.augment, data_format=data_format,
+                target_first=cfg.model == "cvae"), bs)
+            log.info(f"stage {s}: batch {bs}, learning rate {lr:g}, {len(idx)} pseudo-epochs of "
+                     f"{steps} steps")
+            monitor.period_steps = steps
+            # a run preempted mid-period first completes that period (checkpoints stay aligned)
+            begin = plan[idx[0]]["end"] - steps
+            done = int(model.step.numpy())
+            for e0, e1, per in fit_segments(done - begin, len(idx) * steps, steps):
+                progress = cb.ProgressLog(log, cfg.print_batch, total, bs)
+                model.fit(ds, epochs=idx[0] + e1, initial_epoch=idx[0] + e0, steps_per_epoch=per,
+                          callbacks=[guard, preempt, progress, monitor, saver], verbose=0)
+                if guard.bad or preempt.saved_step is not None:
+                    break
+            if guard.bad:
+                raise UserError(f"{run.path}: training stopped, {guard.bad}; the last good "
+                                f"checkpoint {manager.latest_checkpoint or '(none)'} is kept")
+            if preempt.saved_step is not None:
+                log.info(f"stopped at step {preempt.saved_step} of {total}; resume with the same "
+                         "command")
+                return 0
     done = int(model.step.numpy())
     _save_final(nets, run, cb)
     log.info(f"done: step {done}, {time.perf_counter() - t0:.0f} s; last statistics "

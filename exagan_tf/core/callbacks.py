@@ -92,10 +92,16 @@ class PreemptionGuard(keras.callbacks.Callback):
     """On SIGTERM (what SLURM sends before killing a job) finish the current step, save a
     checkpoint at that step and stop training cleanly; running the same command resumes.
 
-    The handler is installed for the duration of ``fit`` only and the previous one restored.
-    Under a multi-worker strategy the workers agree after every step whether any of them got
-    the signal (:func:`exagan_tf.distribute.any_worker`), so all save at the same step and stop
-    together, also when the signal reaches them a step apart.
+    The handler is installed for the duration of ``fit`` and the previous one restored after;
+    a trainer that calls ``fit`` several times wraps the calls in ``with guard:`` so a signal
+    between them is caught too. A signal that arrives after the last step of a ``fit`` (during
+    its epoch-end callbacks) is handled when that ``fit`` ends: the checkpoint at that step is
+    written unless it already exists. Under a multi-worker strategy the workers agree after
+    every step, and at the end of every ``fit``, whether any of them got the signal
+    (:func:`exagan_tf.distribute.any_worker`), so all save at the same step and stop together,
+    also when the signal reaches them a step apart. A trainer that loops over ``fit`` calls
+    stops once :attr:`saved_step` is set (not on :attr:`requested`, which a signal may set on
+    one worker after the last agreement of a ``fit``: the next step then stops every worker).
     """
 
     def __init__(self, manager: tf.train.CheckpointManager, logger: logging.Logger,
@@ -106,37 +112,67 @@ class PreemptionGuard(keras.callbacks.Callback):
         self.requested: int | None = None
         self.saved_step: int | None = None
         self._previous: dict = {}
+        self._held = False
 
     def _handler(self, signum, frame):
         self.requested = signum
 
-    def on_train_begin(self, logs=None):
-        for sig in self.signals:
-            self._previous[sig] = signal.signal(sig, self._handler)
+    def _install(self):
+        if not self._previous:
+            for sig in self.signals:
+                self._previous[sig] = signal.signal(sig, self._handler)
 
-    def on_train_end(self, logs=None):
+    def _restore(self):
         for sig, previous in self._previous.items():
             signal.signal(sig, previous)
         self._previous = {}
 
-    def on_train_batch_end(self, batch, logs=None):
-        if self.saved_step is not None:
-            return
+    def __enter__(self):
+        self._held = True
+        self._install()
+        return self
+
+    def __exit__(self, *exc):
+        self._held = False
+        self._restore()
+
+    def _agree(self):
+        """Multi-worker: learn whether another worker got the signal (a collective)."""
         if self.strategy is not None:
             from exagan_tf.distribute import any_worker
 
             if any_worker(self.requested is not None, self.strategy) and self.requested is None:
-                self.requested = int(self.signals[0])  # another worker got it
-        if self.requested is None:
-            return
+                self.requested = int(self.signals[0])
+
+    def _save_and_stop(self):
         step = _step(self.model)
-        self.manager.save(checkpoint_number=step)
+        latest = self.manager.latest_checkpoint
+        if not (latest and latest.endswith(f"-{step}")):  # the period's checkpoint may exist
+            self.manager.save(checkpoint_number=step)
         self.saved_step = step
         self.logger.info(
             f"{signal.Signals(self.requested).name} received: checkpoint saved at step {step}; "
             "stopping (run the same command to resume)"
         )
         self.model.stop_training = True
+
+    def on_train_begin(self, logs=None):
+        self._install()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.saved_step is not None:
+            return
+        self._agree()
+        if self.requested is not None:
+            self._save_and_stop()
+
+    def on_train_end(self, logs=None):
+        if self.saved_step is None:
+            self._agree()
+            if self.requested is not None:
+                self._save_and_stop()
+        if not self._held:
+            self._restore()
 
 
 class ProgressLog(keras.callbacks.Callback):

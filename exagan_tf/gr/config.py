@@ -85,7 +85,7 @@ class TrainParams:
     weight_decay: float = 1e-11
     test_every: int = 2
     steps_per_epoch: int | None = None
-    distribute: typing.Literal["auto", "none", "mirrored"] = "auto"
+    distribute: typing.Literal["auto", "none", "mirrored", "multiworker"] = "auto"
     data_format: typing.Literal["auto", "channels_last", "channels_first"] = "auto"
     seed: int = 0
     keep_checkpoints: int = 2

@@ -18,7 +18,13 @@ Resuming: the same ``name`` with the same settings continues from the last check
 ``epochs`` more epochs (the original: "can be trained before as well, will just continue"); any
 other setting that differs (architecture, data, learning rate, ...) is refused with a one-line
 message naming it. This is :mod:`exagan_tf.runs`' rule except for ``epochs``, which
-:func:`exagan_tf.runs.open_run_dir` leaves out of the comparison.
+:func:`exagan_tf.runs.open_run_dir` leaves out of the comparison. A run stopped before the end of
+its invocation (SIGTERM, which saves a checkpoint at the current step, or a kill) first finishes
+that invocation's epochs; the epoch it was stopped in is repeated from the saved weights.
+
+``distribute: multiworker`` trains over the workers of ``TF_CONFIG`` or ``srun``: every worker
+reads the whole (small) data file and keeps its part of each global batch (tf.data ``DATA``
+auto-sharding), and only the chief writes the run directory.
 """
 
 from __future__ import annotations
@@ -83,6 +89,10 @@ def build_classifier(cfg, input_shape, data_format: str):
     model = build_model(
         m.architecture, input_shape, m.layer_param, m.dropout, m.activation, data_format
     )
+    from exagan_tf.core import compat
+
+    if compat.is_multi_worker():  # Keras 3.15 fit across workers needs the workaround
+        model = compat.Model(model.inputs, model.outputs, name=model.name)
     optimizer = keras.optimizers.Adam(
         learning_rate=t.lr,
         beta_1=t.betas[0],
@@ -126,7 +136,7 @@ def _callbacks(manager, epoch_var, logger, total_epochs: int, start_epoch: int):
         after a NaN loss, so the last good checkpoint stays the latest."""
 
         def on_epoch_end(self, epoch, logs=None):
-            if guard.bad:
+            if guard.bad or self.model.stop_training:  # NaN, or preempted mid-epoch
                 return
             epoch_var.assign(epoch + 1)
             manager.save(checkpoint_number=epoch + 1)
@@ -158,13 +168,17 @@ def train(cfg, argv: Sequence[str], evaluate: bool = True) -> dict | None:
     d, t = cfg.data_params, cfg.train_params
     train_seeds, test_seeds = data.split_seeds(d.train_seeds, d.test_seeds)
     data.inspect_file(d.datafile, [*train_seeds, *test_seeds])  # fail before making a run dir
-    run = open_named_run(cfg, argv)
-    log = runs.setup_logging(run, name="exagan_tf.gr")
 
     import keras
     import tensorflow as tf
 
-    strategy = distribute.get_strategy(t.distribute)
+    strategy = distribute.get_strategy(t.distribute)  # multiworker: before any TF op
+    run = distribute.open_run(  # multi-worker: only the chief writes the run
+        lambda: open_named_run(cfg, argv),
+        Path(cfg.train_params.log_dir) / cfg.model_params.name,
+        strategy,
+    )
+    log = runs.setup_logging(run, name="exagan_tf.gr")
     meta = run.read_meta()
     data_format = meta.get("data_format") or distribute.resolve_data_format(t.data_format)
     train_set = data.make_dataset(
@@ -179,6 +193,7 @@ def train(cfg, argv: Sequence[str], evaluate: bool = True) -> dict | None:
             "data_format": data_format,
             "replicas": strategy.num_replicas_in_sync,
             "strategy": type(strategy).__name__,
+            "workers": distribute.num_workers(strategy),
             "n_train_slices": len(train_set),
             "n_test_slices": len(test_set),
             "input_shape": list(train_set.input_shape),
@@ -192,7 +207,10 @@ def train(cfg, argv: Sequence[str], evaluate: bool = True) -> dict | None:
     with strategy.scope():
         model, optimizer = build_classifier(cfg, train_set.input_shape, data_format)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch_var)
+        # the last epoch of the invocation in progress: a run stopped before it (SIGTERM,
+        # a kill) resumes towards it instead of adding another `epochs`
+        end_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="end_epoch")
+    ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch_var, end=end_var)
     manager = tf.train.CheckpointManager(ckpt, run.checkpoints, max_to_keep=t.keep_checkpoints)
     if manager.latest_checkpoint:
         ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
@@ -201,7 +219,8 @@ def train(cfg, argv: Sequence[str], evaluate: bool = True) -> dict | None:
             f"(epoch {int(epoch_var.numpy())})"
         )
     start = int(epoch_var.numpy())
-    end = start + t.epochs
+    end = int(end_var.numpy()) if int(end_var.numpy()) > start else start + t.epochs
+    end_var.assign(end)
     log.info(
         f"run {run.path} | {'resuming' if run.resumed else 'new'} | {model.name} "
         f"lp={cfg.model_params.layer_param} ({model.count_params():,} parameters) | "
@@ -216,8 +235,14 @@ def train(cfg, argv: Sequence[str], evaluate: bool = True) -> dict | None:
         batch, shuffle=True, seed=t.seed + start, shuffle_buffer=d.shuffle_buffer, repeat=repeat
     )
     test_ds = test_set.dataset(batch, shuffle=False)
+    preempt = None
     if end > start:
+        from exagan_tf.core.callbacks import PreemptionGuard
+
         callbacks = _callbacks(manager, epoch_var, log, end, start)
+        # SIGTERM: a checkpoint at the current step (numbered by it); the epoch in progress
+        # is not counted, so a resumed run repeats it from the weights saved at the signal
+        preempt = PreemptionGuard(manager, log, strategy=strategy)
         model.fit(
             train_ds.with_options(options),
             epochs=end,
@@ -228,6 +253,7 @@ def train(cfg, argv: Sequence[str], evaluate: bool = True) -> dict | None:
             validation_steps=-(-len(test_set) // batch),
             callbacks=[
                 *callbacks,
+                preempt,
                 keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False),
             ],
             verbose=0,
@@ -238,8 +264,17 @@ def train(cfg, argv: Sequence[str], evaluate: bool = True) -> dict | None:
                 f"{run.path}: training stopped, {callbacks[0].bad}; the last good checkpoint "
                 f"(epoch {int(epoch_var.numpy())}) is kept; lower lr or check the data"
             )
+        if preempt.saved_step is not None:
+            log.info(
+                f"stopped in epoch {int(epoch_var.numpy()) + 1} at step {preempt.saved_step}; "
+                "run the same command to resume"
+            )
+            return None
     from exagan_tf.core.callbacks import save_model_atomic
 
+    if distribute.num_workers(strategy) > 1:
+        # saved as a plain Keras model; predicts on this worker alone (outside the strategy)
+        model = keras.Model(model.inputs, model.outputs, name=model.name)
     epoch = int(epoch_var.numpy())
     model_path = run.models / f"model_epoch{epoch}.keras"
     if not model_path.exists():

@@ -65,7 +65,7 @@ class MuonGANConfig:
     best_after: int = 0
     keep_checkpoints: int = 2
     print_every: int = 100
-    distribute: typing.Literal["auto", "none", "mirrored"] = "auto"
+    distribute: typing.Literal["auto", "none", "mirrored", "multiworker"] = "auto"
 
     def validate(self) -> str | None:
         """One-line problem, or None."""
@@ -110,7 +110,7 @@ class MuonVAEConfig:
     best_after: int = 0
     keep_checkpoints: int = 2
     print_every: int = 100
-    distribute: typing.Literal["auto", "none", "mirrored"] = "auto"
+    distribute: typing.Literal["auto", "none", "mirrored", "multiworker"] = "auto"
 
     def validate(self) -> str | None:
         """One-line problem, or None."""

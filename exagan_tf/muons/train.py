@@ -190,10 +190,6 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
     n_fom = cfg.bdt_train_size + cfg.bdt_test_size
     batch = cfg.batch // 2 if kind == "gan" else cfg.batch_size
 
-    folder, rid = run_name(tag, run_id, cat.name)
-    run = runs.open_run(folder, rid, cfg, expts, ["-m", "exagan_tf.muons.train", *argv])
-    log = runs.setup_logging(run, "exagan_tf.muons")
-
     import keras
     import tensorflow as tf
 
@@ -202,7 +198,14 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
     from exagan_tf.fileio import write_json_atomic
     from exagan_tf.muons import fom
 
-    strategy = distribute.get_strategy(cfg.distribute)
+    strategy = distribute.get_strategy(cfg.distribute)  # multiworker: before any TF op
+    folder, rid = run_name(tag, run_id, cat.name)
+    run = distribute.open_run(  # multi-worker: only the chief writes the run
+        lambda: runs.open_run(folder, rid, cfg, expts, ["-m", "exagan_tf.muons.train", *argv]),
+        runs.run_path(folder, rid, expts),
+        strategy,
+    )
+    log = runs.setup_logging(run, "exagan_tf.muons")
     runs.write_meta(
         run,
         {
@@ -212,6 +215,7 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
             "n_train": len(x_tr),
             "n_val": len(x_val),
             "replicas": strategy.num_replicas_in_sync,
+            "workers": distribute.num_workers(strategy),
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
             "python": platform.python_version(),
@@ -275,9 +279,13 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
         write_json_atomic(run.path / "fom_untrained.json", untrained)
         log.info("FOM untrained: " + _fmt(untrained))
 
-    data = pp.weighted_dataset(x_tr, w_tr, batch, seed=cfg.seed * 1_000_003 + start)
-    if kind == "vae":
-        data = data.map(lambda b: (b + 1.0) / 2.0)
+    def make_data(batch_size: int):
+        # multi-worker: every worker draws its own weighted stream from all training muons
+        seed = distribute.worker_seed(cfg.seed * 1_000_003 + start, strategy)
+        data = pp.weighted_dataset(x_tr, w_tr, batch_size, seed=seed)
+        return data.map(lambda b: (b + 1.0) / 2.0) if kind == "vae" else data
+
+    data = distribute.distribute_input(strategy, make_data, batch)
     writer = tf.summary.create_file_writer(str(run.logs))
     guard = cb.NaNGuard(log)
     names = list(cat.features)
@@ -299,8 +307,10 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
         log,
         guard,
     )
+    preempt = cb.PreemptionGuard(manager, log, strategy=strategy)
     callbacks = [
         guard,
+        preempt,
         cb.ProgressLog(log, cfg.print_every, steps, batch),
         monitor,
         cb.CheckpointSaver(manager, guard),
@@ -310,17 +320,26 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
         f"{len(x_val)} held out | steps {start}->{steps}"
     )
     t0 = time.perf_counter()
-    model.fit(
-        data,
-        epochs=periods,
-        initial_epoch=start // cfg.save_interval,
-        steps_per_epoch=cfg.save_interval,
-        callbacks=callbacks,
-        verbose=0,
-        shuffle=False,
-    )
+    from exagan_tf.train import fit_segments
+
+    with preempt:  # a signal between two fit calls is caught too
+        for first_epoch, last_epoch, per_epoch in fit_segments(start, steps, cfg.save_interval):
+            model.fit(
+                data,
+                epochs=last_epoch,
+                initial_epoch=first_epoch,
+                steps_per_epoch=per_epoch,
+                callbacks=callbacks,
+                verbose=0,
+                shuffle=False,
+            )
+            if guard.bad or preempt.saved_step is not None:
+                break
     if guard.bad:
         raise UserError(f"{run.path}: training stopped, {guard.bad}; last good checkpoint kept")
+    if preempt.saved_step is not None:
+        log.info(f"stopped at step {preempt.saved_step} of {steps}; resume with the same command")
+        return run.path
     done = int(model.step.numpy())
     final = "generator" if kind == "gan" else "decoder"
     cb.save_model_atomic(

@@ -1,0 +1,35 @@
+"""SIGTERM during muon training: a checkpoint at the current step, a clean exit, and the same
+command continuing from that step (the mechanism of every ``fit``-driven trainer:
+``core.callbacks.PreemptionGuard`` plus ``train.fit_segments``)."""
+
+import re
+
+from tests.preemption import checkpoints_in, sigterm_when
+
+PERIOD = 4  # save_interval of the vae_test tag
+
+
+def test_sigterm_saves_stops_and_resumes(preprocessed, tmp_path):
+    data, _ = preprocessed
+    expts = tmp_path / "expts"
+    args = ["-m", "exagan_tf.muons.train", "vae", "vae_test", "0", "--category", "1",
+            "--datadir", str(data), "--expts", str(expts), "--steps", "100000"]
+    run = expts / "muon_vae_test" / "run0_mup_prompt"
+
+    out = sigterm_when(args, checkpoints_in(run / "checkpoints"))
+    step = int(re.search(r"SIGTERM received: checkpoint saved at step (\d+);", out)[1])
+    assert f"stopped at step {step} of 100000" in out
+    assert (run / "checkpoints" / f"ckpt-{step}.index").exists()
+
+    def later_checkpoint():
+        return any(int(p.name[5:-6]) > step for p in (run / "checkpoints").glob("ckpt-*.index"))
+
+    out = sigterm_when(args, later_checkpoint)
+    assert f"resumed {run} at step {step}" in out, out[-2000:]
+    # a period interrupted at `step` is completed first: checkpoints stay on period boundaries
+    periods = [int(s) for s in re.findall(r"checkpoint \d+ \(step (\d+)\)", out)]
+    assert periods and periods[0] == (step // PERIOD + 1) * PERIOD, (step, periods)
+    assert all(p % PERIOD == 0 for p in periods)
+    again = re.search(r"checkpoint saved at step (\d+);", out)
+    assert again and int(again[1]) > step, out[-3000:]
+    assert (run / "command.txt").read_text().count(" resume: ") == 1

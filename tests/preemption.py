@@ -1,0 +1,45 @@
+"""Helper of the SIGTERM tests: run a training command, signal it once it is ready."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+THREADS = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
+def checkpoints_in(folder: Path) -> Callable[[], bool]:
+    """A readiness test: a TensorFlow checkpoint exists in ``folder``."""
+    return lambda: bool(list(Path(folder).glob("*.index")))
+
+
+def sigterm_when(args: list[str], ready: Callable[[], bool], timeout: float = 180) -> str:
+    """Run ``python <args>`` in its own process group; once ``ready()`` holds, send SIGTERM and
+    wait for the exit. Returns the output; fails unless the process exited 0 after the signal.
+    The process group is killed whatever happens."""
+    env = {**THREADS, **os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out = proc.communicate(timeout=10)[0] if proc.poll() is not None else ""
+                raise AssertionError(f"never ready to signal (exit {proc.poll()}):\n{out[-3000:]}")
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=max(deadline - time.monotonic(), 30))[0]
+        assert proc.returncode == 0, f"exit {proc.returncode} after SIGTERM:\n{out[-3000:]}"
+        return out
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
