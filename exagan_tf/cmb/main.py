@@ -12,7 +12,12 @@ The model folder ``OUTPUT_DIR/<architecture>_<inputs>-<outputs>_noise<noise>`` h
 checkpoints (one per epoch, for resuming) and ``models/`` (final and best generators), and after
 training ``metrics.json`` and the figures of :mod:`exagan_tf.cmb.evaluate`. Running the same
 command again resumes (and may raise ``--epochs``); another configuration into the same folder
-is refused.
+is refused. SIGTERM (what SLURM sends before it kills a job) saves a checkpoint at the current
+step and stops cleanly; the same command continues from that step.
+
+``--multiworker`` trains synchronously over the workers of ``TF_CONFIG`` or of an ``srun`` job
+step (``MultiWorkerMirroredStrategy``, each worker on its ``--gpus``): every worker takes every
+N-th training map (rows split by worker), and only the chief writes the model folder.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from exagan_tf.errors import UserError, cli_errors
 
 PROG = "python -m exagan_tf.cmb.main"
 #: flags that may differ between a run and its resumption
-RESUMABLE = ("epochs", "gpus", "output_dir")
+RESUMABLE = ("epochs", "gpus", "output_dir", "multiworker")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--learning-rate", type=float, default=2e-4,
                    help="Adam learning rate of G and D, beta_1 0.5 (2e-4)")
     g.add_argument("--max-maps", type=int, default=None, help="use only the first N maps")
+    g.add_argument("--multiworker", action="store_true",
+                   help="train over the workers of TF_CONFIG or srun (README: Scale out)")
     g.add_argument("--experiment", default=None,
                    help="FILE:TAG: take flag values from a tag of an experiments YAML")
     return p
@@ -223,14 +230,15 @@ def open_model_dir(args: argparse.Namespace, argv: list[str]):
     return run
 
 
-def select_gpus(gpus: str | None):
-    """Make only the named GPUs visible and return the strategy (Mirrored over > 1 device)."""
+def select_gpus(gpus: str | None, multiworker: bool = False):
+    """Make only the named GPUs visible and return the strategy (Mirrored over > 1 device;
+    ``multiworker``: MultiWorkerMirrored over the cluster, each worker on those GPUs)."""
     import tensorflow as tf
 
     from exagan_tf import distribute
 
     if gpus is None:
-        return distribute.get_strategy("auto")
+        return distribute.get_strategy("multiworker" if multiworker else "auto")
     physical = tf.config.list_physical_devices("GPU")
     wanted = [int(c) for c in gpus]
     missing = [i for i in wanted if i >= len(physical)]
@@ -246,6 +254,8 @@ def select_gpus(gpus: str | None):
         raise UserError(
             f"--gpus={gpus}: cannot select GPUs after TensorFlow started ({err})"
         ) from None
+    if multiworker:
+        return distribute.get_strategy("multiworker")
     return distribute.get_strategy("mirrored" if len(wanted) > 1 else "none")
 
 
@@ -320,8 +330,12 @@ def train(args: argparse.Namespace, argv: list[str]) -> int:
     if n_train < args.batch_size:
         raise UserError(f"{data.path}: {n_train} training maps, fewer than one batch of "
                         f"--batch-size {args.batch_size}")
-    strategy = select_gpus(args.gpus)
-    run = open_model_dir(args, argv)
+    strategy = select_gpus(args.gpus, args.multiworker)
+    from exagan_tf import distribute
+
+    run = distribute.open_run(  # multi-worker: only the chief writes the model folder
+        lambda: open_model_dir(args, argv), Path(args.output_dir) / model_dir_name(args), strategy
+    )
     log = runs.setup_logging(run, "exagan_tf.cmb")
 
     import keras
@@ -348,6 +362,7 @@ def train(args: argparse.Namespace, argv: list[str]) -> int:
         "n_train": n_train, "n_val": len(data.x_val), "npix": npix, "ndeg": data.ndeg,
         "scales": {c: data.scales[c] for c in args.inputs + args.outputs},
         "replicas": strategy.num_replicas_in_sync, "strategy": type(strategy).__name__,
+        "workers": distribute.num_workers(strategy),
         "generator_params": gen.count_params(),
         "discriminator_params": disc.count_params() if disc is not None else 0,
         "tensorflow": tf.__version__, "keras": keras.__version__,
@@ -362,13 +377,14 @@ def train(args: argparse.Namespace, argv: list[str]) -> int:
             f"{npix}^2 | epochs {start_epoch}->{args.epochs} of {steps_per_epoch} steps | "
             f"{strategy.num_replicas_in_sync} replica(s)"
         )
-        dataset = (
-            tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
-            .shuffle(n_train, seed=args.seed + start_epoch, reshuffle_each_iteration=True)
+        rows = distribute.split_rows((data.x_train, data.y_train), strategy)  # per worker
+        dataset = distribute.distribute_input(strategy, lambda batch: (
+            tf.data.Dataset.from_tensor_slices(rows)
+            .shuffle(len(rows[0]), seed=args.seed + start_epoch, reshuffle_each_iteration=True)
             .repeat()
-            .batch(args.batch_size, drop_remainder=True)
+            .batch(batch, drop_remainder=True)
             .prefetch(tf.data.AUTOTUNE)
-        )
+        ), args.batch_size)
         edges = evaluate.band_edges(npix, data.pixel_rad)
         spectra_norm = float(np.mean(data.window**2))
         window = None if not args.no_apodize_maps else cmb_data.apodization_window(npix)
@@ -389,20 +405,29 @@ def train(args: argparse.Namespace, argv: list[str]) -> int:
         )
         t0 = time.perf_counter()
         step0 = int(gan.step.numpy())
-        gan.fit(
-            dataset, epochs=args.epochs, initial_epoch=start_epoch,
-            steps_per_epoch=steps_per_epoch, verbose=0, shuffle=False,
-            callbacks=[
-                guard,
-                cb.ProgressLog(log, max(1, steps_per_epoch // 2),
-                               args.epochs * steps_per_epoch, args.batch_size),
-                monitor,
-                cb.CheckpointSaver(manager, guard),
-            ],
-        )
+        preempt = cb.PreemptionGuard(manager, log, strategy=strategy)
+        from exagan_tf.train import fit_segments
+
+        total = args.epochs * steps_per_epoch
+        callbacks = [
+            guard,
+            preempt,
+            cb.ProgressLog(log, max(1, steps_per_epoch // 2), total, args.batch_size),
+            monitor,
+            cb.CheckpointSaver(manager, guard),
+        ]
+        with preempt:  # a run preempted mid-epoch first completes that epoch
+            for e0, e1, per in fit_segments(step0, total, steps_per_epoch):
+                gan.fit(dataset, epochs=e1, initial_epoch=e0, steps_per_epoch=per, verbose=0,
+                        shuffle=False, callbacks=callbacks)
+                if guard.bad or preempt.saved_step is not None:
+                    break
         if guard.bad:
             raise UserError(f"{run.path}: training stopped, {guard.bad}; the last good "
                             f"checkpoint {manager.latest_checkpoint or '(none)'} is kept")
+        if preempt.saved_step is not None:
+            log.info(f"stopped at step {preempt.saved_step}; run the same command to resume")
+            return 0
         done = int(gan.step.numpy()) - step0
         rate = done * args.batch_size / max(time.perf_counter() - t0, 1e-9)
         log.info(f"trained {done} steps, {rate:.1f} maps/s")
