@@ -40,27 +40,36 @@ kind from one seed each:
    the scale of the gradients. An amplified A_s (the originals used x10 to x10^4) therefore
    makes the two classes easier to tell apart.
 
-Gauge of the shared density (``density_gauge``): ``"poisson"`` (the default, the model above)
-reads the particle density of the run as the Poisson-gauge density, which is what gevolution's
-GR run deposits. ``"nbody"`` reads it as the N-body-gauge density (Fidler et al. 2015, PRD 92,
-123517), which is what a Newtonian simulation's particles actually follow: it is converted to
-Poisson gauge with delta_P = delta_Nb (1 + 3 f H^2 / k^2) before the GR solve, the linear parts
-of phi_GR and phi_N then agree exactly, and only the second-order terms differ (the subtler,
-physically stricter pair). In both, the particle trajectories are shared: in gevolution they
-differ too (by terms of order phi and v^2), which this stand-in neglects.
+Gauge of the shared density (``density_gauge``): ``"nbody"`` (the default) reads the particle
+density of the run as the N-body-gauge density (Fidler et al. 2015, PRD 92, 123517), which is
+what a Newtonian simulation's particles follow and how gevolution's own Newtonian mode reads its
+particles (``main.cpp`` projects them without metric corrections, commented "n-body gauge"). It
+is converted to the Poisson-gauge density with delta_P = delta_Nb (1 + 3 f H^2 / k^2) before the
+GR solve, so the linear parts of phi_GR and phi_N agree exactly (Chisari & Zaldarriaga 2011, PRD
+83, 123505: a Newtonian simulation is correct to linear order on all scales in this reading) and
+the classes differ only by the second-order terms, whose relative size is ~ phi ~ A_s^(1/2):
+1e-4 at the fiducial A_s, tens of per cent at A_s x 1e6. ``"poisson"`` reads the same density as
+the Poisson-gauge one: the horizon filter k^2 / (k^2 + 3 f H^2) then separates the classes at
+linear order, at every amplitude, on the few largest modes; it changes with z (0.87 at z = 1,
+0.57 at z = 10 on the fundamental), so any input that combines redshifts makes that case trivial
+by P(k) alone, which the originals' P(k) baseline (accuracy 0.54-0.64) rules out for gevolution.
 
-The k = 0 mode of every potential is set to zero: the mean of the second-order source is a
-correction to the background (back-reaction), absorbed into the Friedmann background here.
+Particle trajectories are shared by the two members of a pair. In gevolution they differ too
+(the geodesic equation with psi and the 3 phi and v^2 terms), which this stand-in neglects:
+moving the GR particles with the second-order force instead (tried on 32^3 cubes) runs away at
+A_s x 1e6, to phi = -2.3, far outside the weak-field expansion the equations above assume.
 
-What separates the classes here (measured on 32^3 cubes, 64 train + 32 test seeds, logistic
-regression on the binned P(k) of single slices, see experiments/gr/demo*.yaml): on phi(z=1)
-alone only the horizon filter on the few largest modes differs at the fiducial A_s (P(k) AUC
-0.60, near the originals' 0.54-0.64); at A_s x 1e6 the second-order terms add non-Gaussian
-structure (P(k) AUC 0.71, RACOON 0.78). Any input that combines two redshifts, such as the
-growth-normalised difference, exposes the linear horizon term itself, which changes between
-z = 10 and z = 1 while the Newtonian linear potential cancels: P(k) alone then separates the
-classes perfectly at every amplitude in the default ``poisson`` density gauge (use ``nbody`` for
-a pair whose linear parts agree).
+What separates the classes (measured on 32^3 cubes, 64 train + 32 test seeds, single slices,
+see experiments/gr/demo*.yaml and the README's table): the second-order terms grow with the
+non-linear density, so they change the potential between redshifts differently from Newtonian
+evolution, while the linear potential, which dominates the variance of every slice and differs
+from seed to seed, is the same in both classes. The input that exposes this is the potential at
+several redshifts as channels (the default ``--input redshifts``: the originals' outputs z = 20,
+15, 10, 5, 1, 0): at A_s x 1e6 a P(k)-only logistic regression on single slices reaches ROC AUC
+0.98 and RACOON ~1.0, at the fiducial A_s both stay at 0.50. phi(z=1) alone leaves a single slice
+with its cosmic variance: at A_s x 1e6 P(k) reaches 0.71 and RACOON 0.78 per slice, although the
+mean over the 96 slices of a cube separates the cubes perfectly (AUC 1.0). The growth-normalised
+difference sits in between (P(k) 0.86, RACOON 0.88 per slice at A_s x 1e6; 0.50 at the fiducial).
 
 Growth normalisation (the original's final input): D_phi(z) = D(z) (1 + z), with D the linear
 growth factor normalised to D(z=0) = 1, so that linear phi(z) / D_phi(z) does not depend on z,
@@ -79,7 +88,8 @@ file, for ``WholeCubeDataset2``), ``A_s``, ``amplification``, ``box_size_mpc_h``
 
 Command line::
 
-    python -m exagan_tf.gr.simulate --out data/gr/demo.h5 --seeds 96 --ngrid 32 --input difference
+    python -m exagan_tf.gr.simulate --out data/gr/demo_z6.h5 --seeds 96 --ngrid 32 --input redshifts
+    python -m exagan_tf.gr.simulate --out data/gr/diff.h5 --seeds 96 --ngrid 32 --input difference
 """
 
 from __future__ import annotations
@@ -251,7 +261,7 @@ def relativistic_potential(
     *,
     horizon: bool = True,
     second_order: bool = True,
-    density_gauge: str = "poisson",
+    density_gauge: str = "nbody",
     return_parts: bool = False,
 ):
     """Weak-field GR potential phi in Poisson gauge to second order (see the module docstring).
@@ -310,7 +320,7 @@ class PairOptions:
     nsteps: int = 20
     mesh_factor: float = 2.0
     method: str = "eh"
-    density_gauge: str = "poisson"
+    density_gauge: str = "nbody"
     horizon: bool = True
     second_order: bool = True
 
@@ -526,7 +536,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         choices=("difference", "redshifts"),
         default="difference",
         help="difference: phi(z1)/D_phi(z1) - phi(z2)/D_phi(z2) of --redshifts (default 10 1); "
-        "redshifts: one channel per redshift",
+        "redshifts: one channel per redshift (default 20 15 10 5 1 0)",
     )
     p.add_argument("--redshifts", type=float, nargs="+", default=None, help="snapshot redshifts")
     p.add_argument("--z-init", type=float, default=Z_INIT, help="initial redshift (100)")
@@ -539,7 +549,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--method", choices=("eh", "camb"), default="eh", help="linear P(k)")
     p.add_argument(
-        "--density-gauge", choices=("poisson", "nbody"), default="poisson", help="see docs"
+        "--density-gauge",
+        choices=("nbody", "poisson"),
+        default="nbody",
+        help="nbody (default): linear phi_GR = phi_N; poisson: adds the linear horizon filter",
     )
     p.add_argument("--no-horizon", action="store_true", help="drop the 3H phi' + 3H^2 psi terms")
     p.add_argument("--linear", action="store_true", help="drop the second-order terms")
@@ -556,7 +569,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.seeds < 1 or args.first_seed < 0:
         raise UserError(f"--seeds={args.seeds} --first-seed={args.first_seed}: expected >= 1, >= 0")
     if args.redshifts is None:
-        redshifts = DIFFERENCE_REDSHIFTS if args.input == "difference" else (1.0,)
+        redshifts = DIFFERENCE_REDSHIFTS if args.input == "difference" else REDSHIFTS
     else:
         redshifts = tuple(args.redshifts)
     options = PairOptions(

@@ -50,7 +50,7 @@ def test_gr_linear_limit_is_the_horizon_filter():
     n, box, a = 16, 5120.0, 0.5
     delta = 1e-9 * _gaussian(n)  # tiny amplitude: second order negligible
     phi_n = sim.newtonian_potential(delta, box, a, OM)
-    phi_gr = sim.relativistic_potential(delta, box, a, OM)
+    phi_gr = sim.relativistic_potential(delta, box, a, OM, density_gauge="poisson")
     hc, f = sim.conformal_hubble(a, OM), nbody.growth_rate(a, OM)
     kf = 2 * np.pi / box
     kx = np.fft.fftfreq(n, 1 / n)[:, None, None] * kf
@@ -69,7 +69,7 @@ def test_gr_equals_newton_far_inside_the_horizon():
     n, box, a = 16, 50.0, 0.5  # k >= 0.13 h/Mpc >> H = 3e-4 h/Mpc
     delta = 1e-9 * _gaussian(n, 1)
     phi_n = sim.newtonian_potential(delta, box, a, OM)
-    phi_gr = sim.relativistic_potential(delta, box, a, OM)
+    phi_gr = sim.relativistic_potential(delta, box, a, OM, density_gauge="poisson")
     assert np.max(np.abs(phi_gr - phi_n)) < 1e-4 * np.max(np.abs(phi_n))
 
 
@@ -80,20 +80,32 @@ def test_nbody_gauge_linear_parts_agree_exactly():
         delta, 5120.0, 0.5, OM, density_gauge="nbody", return_parts=True
     )
     assert np.allclose(phi1, phi_n, rtol=1e-12, atol=1e-12 * np.abs(phi_n).max())
+    # the default: a GR/Newton pair differs by the second-order terms only
+    assert sim.PairOptions().density_gauge == "nbody"
+    linear = sim.simulate_pair(
+        3, sim.PairOptions(ngrid=8, nsteps=4, difference=False, second_order=False)
+    )
+    assert np.array_equal(linear["gr"], linear["newton"])
 
 
-def test_second_order_single_mode_matches_the_analytic_solution():
+@pytest.mark.parametrize("gauge", ["poisson", "nbody"])
+def test_second_order_single_mode_matches_the_analytic_solution(gauge):
     n, box, a = 32, 5120.0, 0.5
     x = np.arange(n) * box / n
     k = 2 * np.pi * 2 / box
     delta = 1e-2 * np.cos(k * x)[:, None, None] * np.ones((n, n, n))
-    phi1, phi2 = sim.relativistic_potential(delta, box, a, OM, return_parts=True)
+    phi1, phi2 = sim.relativistic_potential(
+        delta, box, a, OM, density_gauge=gauge, return_parts=True
+    )
     hc, f = float(sim.conformal_hubble(a, OM)), float(nbody.growth_rate(a, OM))
     m1, m2 = 3 * f * hc**2, 3 * (2 * f - 1) * hc**2
-    amp = -sim.poisson_source(1e-2, a, OM) / (k**2 + m1)  # phi1 = amp cos(kx)
+    # nbody: delta_P = delta (1 + m1 / k^2) makes phi1 the Newtonian -S / k^2
+    mass = m1 if gauge == "poisson" else 0.0
+    source = sim.poisson_source(1e-2, a, OM)
+    amp = -source / (k**2 + mass)  # phi1 = amp cos(kx)
     assert np.allclose(phi1[:, 0, 0], amp * np.cos(k * x), rtol=1e-9)
-    # -4 phi1 S - 1.5 |grad phi1|^2 with S = -(k^2 + m1) phi1: cos(2kx) coefficient
-    coeff = 2 * (k**2 + m1) * amp**2 + 0.75 * k**2 * amp**2
+    # -4 phi1 S - 1.5 |grad phi1|^2 with S = source cos(kx): cos(2kx) coefficient
+    coeff = -2 * source * amp + 0.75 * k**2 * amp**2
     expected = -coeff * np.cos(2 * k * x) / (4 * k**2 + m2)
     assert np.allclose(phi2[:, 0, 0], expected, rtol=1e-8, atol=1e-8 * abs(expected).max())
 
@@ -106,6 +118,31 @@ def test_second_order_relative_size_grows_as_sqrt_of_amplitude():
         phi1, phi2 = sim.relativistic_potential(delta, 5120.0, 0.5, OM, return_parts=True)
         ratios.append(np.linalg.norm(phi2) / np.linalg.norm(phi1))
     assert np.allclose(np.diff(np.log10(ratios)), 1.0, rtol=1e-9)  # x100 in A_s -> x10
+
+
+def test_default_pair_differs_by_second_order_scaling_as_sqrt_amplitude():
+    rel = []
+    for amplification in (1.0, 100.0, 1e4):
+        opts = sim.PairOptions(
+            ngrid=16,
+            nsteps=6,
+            amplification=amplification,
+            difference=False,
+            redshifts=sim.REDSHIFTS,
+        )
+        pair = sim.simulate_pair(3, opts)
+        assert pair["gr"].shape == (6, 16, 16, 16)
+        rel.append(
+            np.std(pair["gr"] - pair["newton"], axis=(1, 2, 3))
+            / np.std(pair["newton"], axis=(1, 2, 3))
+        )
+    rel = np.array(rel)
+    # fiducial: GR and Newton agree to ~1e-4 at every redshift (the hard case)
+    assert np.all(rel[0] < 3e-4) and np.all(rel[0] > 5e-5)
+    # x100 in A_s -> x10 in the relative size of the second-order part (phi ~ A_s^(1/2)),
+    # up to the non-linear growth of the density at x1e4
+    assert np.allclose(rel[1] / rel[0], 10.0, rtol=0.05)
+    assert np.allclose(rel[2] / rel[1], 10.0, rtol=0.15)
 
 
 def test_pair_amplified_separates_more_and_difference_cancels_linear_growth():
@@ -171,6 +208,16 @@ def test_cli_writes_file(tmp_path, capsys):
     with h5py.File(out) as f:
         assert f["gr_seed0001"].shape == (1, 8, 8, 8)
         assert f.attrs["channels"][0].startswith("phi(z=10)/D_phi(10)")
+
+
+def test_cli_redshifts_default_is_the_originals_six_outputs(tmp_path):
+    out = tmp_path / "z6.h5"
+    argv = ["--out", str(out), "--seeds", "1", "--ngrid", "8", "--nsteps", "6"]
+    assert sim.main([*argv, "--input", "redshifts"]) == 0
+    with h5py.File(out) as f:
+        assert f["gr_seed0000"].shape == (6, 8, 8, 8)
+        assert list(f.attrs["redshifts"]) == [20.0, 15.0, 10.0, 5.0, 1.0, 0.0]
+        assert f.attrs["density_gauge"] == "nbody"
 
 
 @pytest.mark.slow
