@@ -7,7 +7,8 @@ and the fixed values label_noise (0.3), real_noise (0.001), latent (100).
 
 VAE keys from ``VAE_BC.py``: batch_size (``-b``), save_interval (``-s``), xent_factor (``-x``),
 intermediate_dimE (``-iE``), intermediate_dimD (``-iD``), latent_dim (``-l``, not ``-lr``),
-optimizer_choice (``-o``, unused by the original), learning_rate (``-lr``), layersE, layersD.
+optimizer_choice (``-o``, unused by the original), learning_rate (``-lr``), layersE, layersD,
+and dropout (the rate of the Dropout layers, fixed at 0.25 by the original; 0 leaves them out).
 
 Added (both): category, datadir, steps, bdt_test_size, fom_classifier, val_fraction, seed,
 best_after, keep_checkpoints, print_every, distribute.
@@ -99,6 +100,7 @@ class MuonVAEConfig:
     layersE: int = 3
     layersD: int = 3
     latent_dim: int = 4
+    dropout: float = 0.25
     batch_size: int = 100
     save_interval: int = 10_000
     steps: int = 10_000_000
@@ -129,6 +131,8 @@ class MuonVAEConfig:
                 return f"{key}={getattr(self, key)} must be >= 1"
         if self.xent_factor <= 0:
             return f"xent_factor={self.xent_factor} must be positive"
+        if not 0.0 <= self.dropout < 1.0:
+            return f"dropout={self.dropout} must be in [0, 1)"
         return None
 
 

@@ -16,6 +16,15 @@ VAE (``VAE_BC.py`` with batch norm and dropout, latent 4):
 * decoder: z -> [Dense(iD, relu) -> Dropout(0.25) -> BN(0.8)] x ``-layersD`` ->
   Dense(d, sigmoid) on data mapped to [0, 1] by (x + 1) / 2.
 
+``dropout`` = 0 leaves the Dropout layers out (batch norm kept). The original's rate 0.25 is what
+keeps its VAE from generating: on the encoder's input it hides a quarter of the six kinematic
+values of each muon, so the decoder learns to return their average (blurred reconstructions),
+and between the decoder's dense layers it shifts the activations' variance between training
+and inference (batch norm's moving statistics are gathered with dropout on), so the decoder
+that samples is not the one that was trained. Measured on the demo data (``mum_displaced``,
+3000 steps, histogram BDT on 10k vs 10k, AUC of prior samples; untrained 0.9998): dropout 0.25
+on both 0.989, encoder only 0.948, decoder only 0.881, none 0.833.
+
 Optimizers (``-o``): 0 Adam(beta_1 0.5, amsgrad) with Keras-2 ``decay=5e-6`` (inverse-time
 decay, lr / (1 + 5e-6 step)); 1 Adam(beta_1 0.5, decay 8e-8); 2 RMSprop(rho 0.9). The VAE uses
 Adam(beta_1 0.5, decay 8e-8).
@@ -77,16 +86,23 @@ def build_discriminator(
     return keras.Model(x, out, name=name)
 
 
+def _check_dropout(rate: float) -> None:
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"dropout={rate}: expected a rate in [0, 1)")
+
+
 def build_encoder(
-    dim: int, width: int = 100, n_layers: int = 3, latent: int = LATENT_VAE
+    dim: int, width: int = 100, n_layers: int = 3, latent: int = LATENT_VAE, dropout: float = 0.25
 ) -> keras.Model:
-    """VAE encoder: x (dim,) in [0, 1] -> [mean, logvar] (latent,)."""
+    """VAE encoder: x (dim,) in [0, 1] -> [mean, logvar] (latent,); ``dropout`` 0: no Dropout."""
     if n_layers < 1:
         raise ValueError(f"layersE={n_layers}: expected >= 1")
+    _check_dropout(dropout)
     x = keras.Input((dim,), name="muon")
     h = x
     for i in range(n_layers):
-        h = keras.layers.Dropout(0.25, name=f"dropout_{i}")(h)
+        if dropout:
+            h = keras.layers.Dropout(dropout, name=f"dropout_{i}")(h)
         h = keras.layers.BatchNormalization(momentum=0.8, name=f"bn_{i}")(h)
         h = keras.layers.Dense(width, activation="relu", name=f"dense_{i}")(h)
     mean = keras.layers.Dense(latent, name="z_mean")(h)
@@ -95,16 +111,18 @@ def build_encoder(
 
 
 def build_decoder(
-    dim: int, width: int = 100, n_layers: int = 3, latent: int = LATENT_VAE
+    dim: int, width: int = 100, n_layers: int = 3, latent: int = LATENT_VAE, dropout: float = 0.25
 ) -> keras.Model:
-    """VAE decoder: z (latent,) -> x_hat (dim,) in [0, 1]."""
+    """VAE decoder: z (latent,) -> x_hat (dim,) in [0, 1]; ``dropout`` 0: no Dropout."""
     if n_layers < 1:
         raise ValueError(f"layersD={n_layers}: expected >= 1")
+    _check_dropout(dropout)
     z = keras.Input((latent,), name="z")
     h = z
     for i in range(n_layers):
         h = keras.layers.Dense(width, activation="relu", name=f"dense_{i}")(h)
-        h = keras.layers.Dropout(0.25, name=f"dropout_{i}")(h)
+        if dropout:
+            h = keras.layers.Dropout(dropout, name=f"dropout_{i}")(h)
         h = keras.layers.BatchNormalization(momentum=0.8, name=f"bn_{i}")(h)
     out = keras.layers.Dense(dim, activation="sigmoid", name="muon")(h)
     return keras.Model(z, out, name="decoder")

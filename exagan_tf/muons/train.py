@@ -172,8 +172,8 @@ def build_vae_model(cfg, dim: int):
     from exagan_tf.core.vae import VAE
     from exagan_tf.muons import models
 
-    enc = models.build_encoder(dim, cfg.intermediate_dimE, cfg.layersE, cfg.latent_dim)
-    dec = models.build_decoder(dim, cfg.intermediate_dimD, cfg.layersD, cfg.latent_dim)
+    enc = models.build_encoder(dim, cfg.intermediate_dimE, cfg.layersE, cfg.latent_dim, cfg.dropout)
+    dec = models.build_decoder(dim, cfg.intermediate_dimD, cfg.layersD, cfg.latent_dim, cfg.dropout)
     vae = VAE(enc, dec, recon_loss="bce", recon_weight=cfg.xent_factor * dim, seed=cfg.seed)
     vae.compile(models.make_optimizer(1, cfg.learning_rate))
     return vae

@@ -36,6 +36,27 @@ def test_vae_layouts():
     assert dense_widths(dec) == [100, 100, 100, 6]
     out = dec(np.zeros((2, 4), "float32")).numpy()
     assert np.all((out > 0) & (out < 1))
+    # the original: Dropout(0.25) before each BN of the encoder, after each hidden Dense of the
+    # decoder; dropout=0 (vae_demo) leaves them out and keeps the rest
+    for net in (enc, dec):
+        rates = [la.rate for la in net.layers if isinstance(la, keras.layers.Dropout)]
+        assert rates == [0.25] * 3
+    enc0, dec0 = models.build_encoder(6, 100, 3, 4, dropout=0.0), models.build_decoder(6, dropout=0)
+    for net, ref in ((enc0, enc), (dec0, dec)):
+        assert not any(isinstance(la, keras.layers.Dropout) for la in net.layers)
+        assert dense_widths(net) == dense_widths(ref)
+        assert net.count_params() == ref.count_params()
+    # without dropout the decoder is the same function in training and inference mode up to
+    # batch norm's statistics: with moving statistics equal to the batch's, outputs agree
+    z = np.random.default_rng(0).standard_normal((512, 4)).astype("float32")
+    for la in dec0.layers:
+        if isinstance(la, keras.layers.BatchNormalization):
+            h = keras.Model(dec0.inputs, la.input)(z).numpy()
+            la.moving_mean.assign(h.mean(0))
+            la.moving_variance.assign(h.var(0))
+    np.testing.assert_allclose(dec0(z, training=True), dec0(z, training=False), atol=2e-5)
+    with pytest.raises(ValueError, match="dropout=1"):
+        models.build_decoder(6, dropout=1.0)
 
 
 def test_folded_generator_matches_keras(tmp_path):
