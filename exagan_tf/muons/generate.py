@@ -1,5 +1,4 @@
-"""Generate muons with the four trained generators into ROOT files, and target the dangerous
-region with the VAE.
+"""Generate muons with the four trained generators into ROOT files.
 
 Generation (``python -m exagan_tf.muons.generate``), as the original ``Generate_from_GAN.py``:
 for each of ``--n`` muons requested, the count of each category is drawn from a Poisson law
@@ -10,12 +9,8 @@ the original did). Noise -> generator (batch norm folded, NumPy float32) -> inve
 (cm, GeV/c; prompt muons at x = y = 0) -> ``pythia8-Geant4`` TTrees of ``--per-file`` muons.
 Progress: a tqdm bar and the muons/s of the whole chain, ROOT output included.
 
-Dangerous region (:func:`vae_dangerous`): muons with p > 100 GeV/c and p_T > 3 GeV/c can reach
-the detector. The VAE encodes the real dangerous muons of its training category; new latents
-are drawn near them, z = mu_i + s sigma_i eps with i a dangerous muon drawn by weight, decoded
-and inverted. Reported: the enrichment factor (dangerous fraction of these muons over the
-weighted dangerous fraction of the real sample) and their fidelity (p and p_T of the generated
-dangerous muons against the real ones: means and two-sample KS statistics).
+The dangerous region (p > 100 GeV/c and p_T > 3 GeV/c, :func:`dangerous`) is targeted with the
+VAE's latent space in :mod:`exagan_tf.muons.dangerous`.
 """
 
 from __future__ import annotations
@@ -151,75 +146,6 @@ def generate_to_root(
         "muons_per_s": rate,
         "weight_per_muon": w_each,
     }
-
-
-def vae_dangerous(
-    vae,
-    transform: CategoryTransform,
-    x: np.ndarray,
-    w: np.ndarray,
-    n: int,
-    scale: float = 1.0,
-    seed: int = 0,
-) -> dict:
-    """Targeted generation near the dangerous muons in the VAE's latent space.
-
-    ``x`` (training space, [-1, 1]) and ``w`` are the real muons of the VAE's category.
-    Returns the enrichment factor, the dangerous fractions (real weighted, VAE prior sampling,
-    targeted), and p / p_T means and KS statistics of generated vs real dangerous muons.
-    """
-    from scipy.stats import ks_2samp
-
-    rng = np.random.default_rng(seed)
-    raw = transform.inverse(x)
-    cat = transform.category
-    mu = features_to_muons(cat, raw)
-    mask = dangerous(mu["px"], mu["py"], mu["pz"])
-    if mask.sum() < 2:
-        raise UserError(
-            f"category {cat}: {int(mask.sum())} dangerous muons (p > {P_DANGER} GeV, "
-            f"pT > {PT_DANGER} GeV) in the sample; at least 2 are needed"
-        )
-    real_frac = float(w[mask].sum() / w.sum())
-    mean, logvar = vae.encode((x[mask] + 1.0) / 2.0)
-    mean, logvar = np.asarray(mean), np.asarray(logvar)
-    p = w[mask] / w[mask].sum()
-    pick = rng.choice(len(p), size=n, p=p)
-    z = mean[pick] + scale * np.exp(0.5 * logvar[pick]) * rng.standard_normal(mean[pick].shape)
-    targeted = 2.0 * np.asarray(vae.decode(z.astype(np.float32))) - 1.0
-    prior = 2.0 * vae.sample(n=n, seed=seed + 1) - 1.0
-
-    def summary(train_space):
-        m = features_to_muons(cat, transform.inverse(np.clip(train_space, -1, 1)))
-        d = dangerous(m["px"], m["py"], m["pz"])
-        pt = np.hypot(m["px"], m["py"])
-        return d, np.sqrt(pt**2 + m["pz"] ** 2), pt
-
-    d_t, p_t, pt_t = summary(targeted)
-    d_p, _, _ = summary(prior)
-    real_p = np.sqrt(mu["px"] ** 2 + mu["py"] ** 2 + mu["pz"] ** 2)[mask]
-    real_pt = np.hypot(mu["px"], mu["py"])[mask]
-    frac_t = float(d_t.mean())
-    out = {
-        "n_real_dangerous": int(mask.sum()),
-        "real_fraction_weighted": real_frac,
-        "prior_fraction": float(d_p.mean()),
-        "targeted_fraction": frac_t,
-        "enrichment_vs_real": frac_t / real_frac,
-        "enrichment_vs_prior": frac_t / d_p.mean() if d_p.any() else float("inf"),
-        "real_mean_p": float(real_p.mean()),
-        "real_mean_pt": float(real_pt.mean()),
-    }
-    if d_t.sum() >= 2:
-        out.update(
-            {
-                "gen_mean_p": float(p_t[d_t].mean()),
-                "gen_mean_pt": float(pt_t[d_t].mean()),
-                "ks_p": float(ks_2samp(p_t[d_t], real_p).statistic),
-                "ks_pt": float(ks_2samp(pt_t[d_t], real_pt).statistic),
-            }
-        )
-    return out
 
 
 def parse_args(argv=None) -> argparse.Namespace:

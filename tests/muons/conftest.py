@@ -1,4 +1,5 @@
-"""Fixtures: a tiny simulated production (4 ROOT files, one rogue) and its preprocessing."""
+"""Fixtures: a tiny simulated production (4 ROOT files, one rogue), its preprocessing and a
+tiny trained VAE run."""
 
 from __future__ import annotations
 
@@ -23,3 +24,16 @@ def preprocessed(production, tmp_path_factory):
         [production], out, blacklist=["muons_0003.root"], progress=False
     )
     return out, transforms
+
+
+@pytest.fixture(scope="session")
+def vae_run(preprocessed, tmp_path_factory):
+    """(run directory, argv) of a 4-step ``vae_test`` run on mup_prompt with ``-x 10``."""
+    from exagan_tf.muons import train
+
+    data, _ = preprocessed
+    expts = tmp_path_factory.mktemp("vae_expts")
+    argv = ["vae", "vae_test", "0", "--category", "mup_prompt", "--datadir", str(data)]
+    argv += ["--expts", str(expts), "-iE", "8", "-iD", "8", "-x", "10"]
+    assert train.main(argv) == 0
+    return expts / "muon_vae_test" / "run0_mup_prompt", argv
