@@ -18,7 +18,8 @@ Modes:
     backup OUT     train a tiny VAE for ``--epochs`` x ``--period`` steps with
                    ``distribute.BackupAndRestore`` in ``OUT/backup``, logging every step done
                    to ``OUT/steps_w<i>.log`` (a line ``start`` first); restarting the command
-                   resumes from the backup.
+                   resumes from the backup. ``families --then-backup`` runs both modes in the
+                   same processes (one start of TensorFlow fewer).
 
 Weights are saved under their index in ``model.weights`` with ``t`` (trainable) or ``n``:
 ``"007_t"`` (layer names carry counters that differ between processes).
@@ -33,6 +34,7 @@ import sys
 import time
 from pathlib import Path
 
+START = time.perf_counter()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
@@ -276,11 +278,15 @@ def families(strategy, out: Path, names) -> None:
     from exagan_tf import distribute
 
     index = distribute.worker_index(strategy)
+    t0 = time.perf_counter()
     failures = upstream_failures(strategy)
     (out / f"upstream_w{index}.json").write_text(json.dumps(failures))
+    print(f"upstream check: {time.perf_counter() - t0:.1f} s", flush=True)
     for name in names:
+        t0 = time.perf_counter()
         model = train_family(strategy, name)
         np.savez(out / f"{name}_w{index}.npz", **weights_of(model))
+        print(f"{name}: {time.perf_counter() - t0:.1f} s", flush=True)
 
 
 def reference(out: Path, names, mirrored) -> None:
@@ -347,6 +353,13 @@ def main(argv=None) -> int:
     p.add_argument(
         "--mirrored", nargs="*", default=[], help="reference only: families also run mirrored"
     )
+    p.add_argument(
+        "--then-backup",
+        action="store_true",
+        help="families, then the backup mode in OUT/backup (reference: OUT/backup_ref, with no "
+        "delay) in the same processes; a worker writes OUT/families_done_w<i> (the reference "
+        "OUT/families_done_ref) and waits for a file OUT/go before the backup part",
+    )
     args = p.parse_args(argv)
 
     from exagan_tf import distribute
@@ -356,13 +369,26 @@ def main(argv=None) -> int:
         from exagan_tf.runtime import split_cpu
 
         split_cpu(2)  # before TensorFlow initialises its devices
+    t0 = time.perf_counter()
     strategy = distribute.get_strategy("multiworker" if multi else "none")
+    print(f"started in {time.perf_counter() - START:.1f} s, strategy in "
+          f"{time.perf_counter() - t0:.1f} s", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.mode == "families":
         if multi:
             families(strategy, args.out, args.names)
         else:
             reference(args.out, args.names, args.mirrored)
+        if not args.then_backup:
+            return 0
+        me = f"w{distribute.worker_index(strategy)}" if multi else "ref"
+        (args.out / f"families_done_{me}").write_text("")
+        if multi:
+            while not (args.out / "go").exists():
+                time.sleep(0.05)
+        backup_dir = args.out / ("backup" if multi else "backup_ref")
+        backup_dir.mkdir(exist_ok=True)
+        backup(strategy, backup_dir, args.epochs, args.period, args.delay if multi else 0.0)
     else:
         backup(strategy, args.out, args.epochs, args.period, args.delay)
     return 0

@@ -33,24 +33,36 @@ REL_TOL = 1e-3
 FAMILIES_TIMEOUT = 300  # seconds for the cluster and the reference together (2 loaded cores)
 
 
+PERIOD, EPOCHS = 3, 5  # BackupAndRestore test: a backup every 3 steps, 15 steps in all
+
+
 @pytest.fixture(scope="module")
 def families(tmp_path_factory):
-    """Outputs of one two-worker run of every family, and of the one-process reference."""
+    """One two-worker cluster and one reference process for the whole module: they train every
+    family (then wait, and go on with the BackupAndRestore run of the last test), so TensorFlow
+    starts once per process. Yields the output folder and the :class:`Cluster`."""
     from tests.distributed.conftest import Cluster
 
     out = tmp_path_factory.mktemp("families")
     (out / "logs").mkdir()
     cluster = Cluster(out / "logs")
+    backup = ["--then-backup", "--epochs", str(EPOCHS), "--period", str(PERIOD)]
     try:
-        ref = cluster.start_single(
-            ["-m", WORKER, "families", str(out), "--mirrored", *PER_REPLICA_STATS], "reference"
-        )
-        workers = cluster.start(["-m", WORKER, "families", str(out)])
         t0 = time.monotonic()
-        codes = cluster.wait([*workers, ref], FAMILIES_TIMEOUT)
-        assert codes == [0, 0, 0], f"exit codes {codes}\n{cluster.tail()}"
+        cluster.start_single(
+            ["-m", WORKER, "families", str(out), "--mirrored", *PER_REPLICA_STATS, *backup],
+            "reference",
+        )
+        cluster.start(["-m", WORKER, "families", str(out), *backup, "--delay", "0.3"])
+        done = [out / f"families_done_{who}" for who in ("w0", "w1", "ref")]
+        while not all(f.exists() for f in done):
+            if time.monotonic() - t0 > FAMILIES_TIMEOUT:
+                pytest.fail(f"families not done after {FAMILIES_TIMEOUT} s\n{cluster.tail()}")
+            if any(p.poll() is not None for p in cluster.procs):
+                pytest.fail(f"a process ended early\n{cluster.tail()}")
+            time.sleep(0.1)
         print(f"families: cluster and reference done in {time.monotonic() - t0:.1f} s")
-        yield out
+        yield out, cluster
     finally:
         cluster.kill(cluster.procs)
 
@@ -79,6 +91,7 @@ def test_two_workers_equal_one_process(families, family):
     """Both workers hold the same weights (bit for bit where the state is mirrored), equal
     within float round-off to one process on the same global batches: one device for the
     families with synchronized (or no) batch norm, two replicas for per-replica batch norm."""
+    families, _ = families
     w = [load(families / f"{family}_w{i}.npz") for i in range(2)]
     init = load(families / f"{family}_init.npz")
     for key in w[0]:
@@ -108,6 +121,7 @@ UPSTREAM_SIGNATURES = {
 def test_keras_still_needs_the_multiworker_workaround(families):
     """``fit`` of plain Keras models, without the compat fix, still fails under two workers
     with the known messages; when one passes, upstream fixed it and the fix must go."""
+    families, _ = families
     for i in range(2):
         results = json.loads((families / f"upstream_w{i}.json").read_text())
         assert sorted(results) == sorted(UPSTREAM_SIGNATURES)
@@ -127,7 +141,6 @@ def test_keras_still_needs_the_multiworker_workaround(families):
 
 # ----- BackupAndRestore -------------------------------------------------------------------
 
-PERIOD, EPOCHS = 3, 5  # backup every 3 steps, 15 steps in all
 BACKUP_TIMEOUT = 120
 
 
@@ -144,14 +157,14 @@ def step_runs(path) -> list[list[int]]:
     return runs
 
 
-def test_killed_worker_resumes_from_backup(cluster, tmp_path):
+def test_killed_worker_resumes_from_backup(families):
     """SIGKILL one worker after the second backup, restart the cluster: training ends at the
     planned step with the weights of an uninterrupted run, having repeated only the steps
     done since the last backup (at most one backup interval) and lost none."""
-    out, ref_out = tmp_path / "backup", tmp_path / "reference"
-    args = ["backup", "--epochs", str(EPOCHS), "--period", str(PERIOD)]
-    ref = cluster.start_single(["-m", WORKER, args[0], str(ref_out), *args[1:]], "reference")
-    workers = cluster.start(["-m", WORKER, args[0], str(out), *args[1:], "--delay", "0.3"])
+    root, cluster = families
+    out = root / "backup"
+    workers, ref = cluster.procs[1:3], cluster.procs[0]
+    (root / "go").write_text("")
 
     # kill worker 1 mid-epoch, once at least two backups exist
     deadline = time.monotonic() + BACKUP_TIMEOUT
@@ -174,7 +187,8 @@ def test_killed_worker_resumes_from_backup(cluster, tmp_path):
     backed_up = meta["step"]
     first = step_runs(out / "steps_w0.log")[0]
 
-    cluster.run(["-m", WORKER, args[0], str(out), *args[1:]], BACKUP_TIMEOUT)
+    args = ["-m", WORKER, "backup", str(out), "--epochs", str(EPOCHS), "--period", str(PERIOD)]
+    cluster.run(args, BACKUP_TIMEOUT)
     assert cluster.wait([ref], BACKUP_TIMEOUT) == [0], cluster.tail()
 
     total = PERIOD * EPOCHS
@@ -191,7 +205,8 @@ def test_killed_worker_resumes_from_backup(cluster, tmp_path):
     print(f"backup at step {backed_up}; killed after step {first[-1]}; {repeated} repeated")
 
     final = [load(out / f"backup_final_w{i}.npz") for i in range(2)]
-    want = load(ref_out / "backup_final_w0.npz")
+    want = load(root / "backup_ref" / "backup_final_w0.npz")
+    assert int((root / "backup_ref" / "done_w0").read_text()) == total
     for key in want:
         np.testing.assert_array_equal(final[0][key], final[1][key], err_msg=key)
         np.testing.assert_allclose(final[0][key], want[key], rtol=1e-5, atol=1e-6, err_msg=key)
