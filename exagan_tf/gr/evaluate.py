@@ -4,6 +4,10 @@ Metrics (the original's): accuracy, precision, recall, F1, TPR, FPR, ROC AUC and
 matrix ``[[TN, FP], [FN, TP]]`` (GR = positive = 1), on every slice of the test seeds, with the
 decision threshold at probability 0.5 (logit 0).
 
+Per cube: the same metrics with one decision per test cube (seed and theory), from the mean
+log-odds of its 3 N slices (``cnn_per_cube``, ``pk_baseline_per_cube``): how well a whole
+simulation is classified, beside the single-slice numbers the original reported.
+
 Baseline: logistic regression on the binned power spectrum of each slice (per channel,
 ``n_pk_bins`` linear annuli up to Nyquist, log10 of the power, features standardised), fitted
 on the training seeds' slices and scored on the test seeds' slices, so the CNN's advantage is
@@ -83,6 +87,31 @@ def classification_metrics(
     }
 
 
+def per_cube_metrics(labels: np.ndarray, probabilities: np.ndarray, cubes: np.ndarray) -> dict:
+    """:func:`classification_metrics` with one decision per cube: the mean log-odds of its slices.
+
+    Args:
+        labels: (n,) 0/1 truth per slice (GR = 1).
+        probabilities: (n,) predicted probability of GR per slice.
+        cubes: (n,) integer cube id per slice (e.g. ``2 * seed + label``); the slices of one
+            cube must share its label.
+    """
+    y = np.asarray(labels, dtype=np.int64).ravel()
+    p = np.clip(np.asarray(probabilities, dtype=np.float64).ravel(), 1e-15, 1 - 1e-15)
+    ids, index = np.unique(np.asarray(cubes).ravel(), return_inverse=True)
+    if y.shape != p.shape or index.shape != y.shape:
+        raise UserError(
+            f"per-cube metrics: {y.size} labels, {p.size} predictions, "
+            f"{index.size} cube ids; expected equal numbers"
+        )
+    cube_labels = np.zeros(ids.size, dtype=np.int64)
+    cube_labels[index] = y
+    if np.any(cube_labels[index] != y):
+        raise UserError("per-cube metrics: a cube holds slices of both labels")
+    log_odds = np.bincount(index, np.log(p) - np.log1p(-p)) / np.bincount(index)
+    return classification_metrics(cube_labels, sigmoid(log_odds))
+
+
 def power_spectrum_features(
     images: np.ndarray, data_format: str = "channels_last", nbins: int = N_PK_BINS
 ) -> np.ndarray:
@@ -159,13 +188,14 @@ def evaluate_model(
     train_seeds, test_seeds = data.split_seeds(d.train_seeds, d.test_seeds)
     test = data.make_dataset(d.loader, d.datafile, test_seeds, d.newton_augmentation, data_format)
     train = data.make_dataset(d.loader, d.datafile, train_seeds, d.newton_augmentation, data_format)
-    x_test, y_test, _ = test.arrays()
+    x_test, y_test, seeds_test = test.arrays()
     x_train, y_train, _ = train.arrays()
-    cnn = classification_metrics(y_test, predict_probabilities(model, x_test))
-    base = classification_metrics(
-        y_test,
-        power_spectrum_baseline(x_train, y_train, x_test, data_format, seed=cfg.train_params.seed),
+    p_cnn = predict_probabilities(model, x_test)
+    p_base = power_spectrum_baseline(
+        x_train, y_train, x_test, data_format, seed=cfg.train_params.seed
     )
+    cubes = 2 * seeds_test + np.asarray(y_test, dtype=np.int64).ravel()
+    cnn, base = classification_metrics(y_test, p_cnn), classification_metrics(y_test, p_base)
     arch = model.name
     result = {
         "architecture": arch,
@@ -178,6 +208,8 @@ def evaluate_model(
         "n_test_slices": int(len(y_test)),
         "cnn": cnn,
         "pk_baseline": base,
+        "cnn_per_cube": per_cube_metrics(y_test, p_cnn, cubes),
+        "pk_baseline_per_cube": per_cube_metrics(y_test, p_base, cubes),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out_dir / "metrics.json", result)
@@ -199,7 +231,9 @@ def evaluate_model(
         logger.info(
             f"test seeds {result['test_seeds']}: {arch} accuracy {cnn['accuracy']:.3f} "
             f"AUC {cnn['roc_auc']:.3f} | P(k) baseline accuracy {base['accuracy']:.3f} "
-            f"AUC {base['roc_auc']:.3f} | {out_dir / 'metrics.json'}"
+            f"AUC {base['roc_auc']:.3f} | per cube: {arch} AUC "
+            f"{result['cnn_per_cube']['roc_auc']:.3f}, P(k) AUC "
+            f"{result['pk_baseline_per_cube']['roc_auc']:.3f} | {out_dir / 'metrics.json'}"
         )
     return result
 
@@ -249,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     meta = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
     fmt = meta.get("data_format") or distribute.resolve_data_format(cfg.train_params.data_format)
     res = evaluate_model(model, cfg, fmt, out, epoch)
-    for who in ("cnn", "pk_baseline"):
+    for who in ("cnn", "pk_baseline", "cnn_per_cube", "pk_baseline_per_cube"):
         r = res[who]
         print(
             f"{who}: accuracy {r['accuracy']:.3f} precision {r['precision']:.3f} recall "
