@@ -220,6 +220,12 @@ def weights_of(model, replica: int | None = None) -> dict:
     return out
 
 
+def save_logs(model, path: Path) -> None:
+    """The logs ``fit`` reported for its (only) epoch, as JSON."""
+    logs = {k: float(v[-1]) for k, v in model.history.history.items()}
+    path.write_text(json.dumps(logs, sort_keys=True))
+
+
 # ----- the unpatched Keras path --------------------------------------------------------------
 
 
@@ -286,6 +292,7 @@ def families(strategy, out: Path, names) -> None:
         t0 = time.perf_counter()
         model = train_family(strategy, name)
         np.savez(out / f"{name}_w{index}.npz", **weights_of(model))
+        save_logs(model, out / f"{name}_logs_w{index}.json")
         print(f"{name}: {time.perf_counter() - t0:.1f} s", flush=True)
 
 
@@ -301,12 +308,14 @@ def reference(out: Path, names, mirrored) -> None:
 
         model = train_family(tf.distribute.get_strategy(), name, keep_init)
         np.savez(out / f"{name}_one.npz", **weights_of(model))
+        save_logs(model, out / f"{name}_logs_one.json")
     if mirrored:
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         for name in mirrored:
             model = train_family(strategy, name)
             for r in range(2):
                 np.savez(out / f"{name}_r{r}.npz", **weights_of(model, r))
+            save_logs(model, out / f"{name}_logs_mirrored.json")
 
 
 def backup(strategy, out: Path, epochs: int, period: int, delay: float) -> None:

@@ -88,9 +88,10 @@ def assert_close_to(got: dict, want: dict, init: dict, what: str) -> float:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_two_workers_equal_one_process(families, family):
-    """Both workers hold the same weights (bit for bit where the state is mirrored), equal
-    within float round-off to one process on the same global batches: one device for the
-    families with synchronized (or no) batch norm, two replicas for per-replica batch norm."""
+    """Both workers hold the same weights (bit for bit where the state is mirrored) and report
+    the same logs, equal within float round-off to one process on the same global batches: one
+    device for the families with synchronized (or no) batch norm, two replicas for per-replica
+    batch norm."""
     families, _ = families
     w = [load(families / f"{family}_w{i}.npz") for i in range(2)]
     init = load(families / f"{family}_init.npz")
@@ -98,6 +99,14 @@ def test_two_workers_equal_one_process(families, family):
         if family in PER_REPLICA_STATS and key.endswith("_n"):
             continue
         np.testing.assert_array_equal(w[0][key], w[1][key], err_msg=f"{family} {key}")
+    # the logs fit reports (losses, metrics): the same on both workers and as in one process
+    logs = [json.loads((families / f"{family}_logs_w{i}.json").read_text()) for i in range(2)]
+    ref = "mirrored" if family in PER_REPLICA_STATS else "one"
+    want = json.loads((families / f"{family}_logs_{ref}.json").read_text())
+    assert logs[0] == logs[1]
+    assert sorted(logs[0]) == sorted(want) and len(want) >= 3, (logs[0], want)
+    for key, value in want.items():
+        assert logs[0][key] == pytest.approx(value, rel=1e-4, abs=1e-6), (key, logs[0], want)
     if family in PER_REPLICA_STATS:
         for i in range(2):
             ref = load(families / f"{family}_r{i}.npz")
