@@ -113,8 +113,10 @@ def _slurm_gpus_per_node(tasks_per_node: int) -> tuple[int, int, bool]:
     nodes one placeholder per task, since the resolver cannot lay out zero GPUs."""
     from tensorflow.python.distribute.cluster_resolver import slurm_cluster_resolver as slurm
 
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     try:
-        gpus = slurm.get_num_gpus()
+        # an empty CUDA_VISIBLE_DEVICES hides every GPU (the resolver would count one)
+        gpus = 0 if visible is not None and not visible.strip(",") else slurm.get_num_gpus()
     except (RuntimeError, OSError):
         gpus = 0
     if gpus == 0:
