@@ -11,6 +11,14 @@ Baselines measured the same way: for ``e`` and ``b`` the analytic E, B of the le
 apodised q, u (:func:`exagan_tf.cmb.simulate.qu_to_eb`, the original's "E, B approximation");
 for ``k`` the zero map (residual ratio 1, r 0).
 
+What limits the analytic E baseline (:func:`baseline_budget`, ``python -m
+exagan_tf.cmb.evaluate --budget DATA_DIR``): the simulator remakes the validation maps, so its
+residual splits into E/B leakage from the window (the analytic E of the *unlensed* windowed q, u)
+and lensing (the E of the lensed q, u on the periodic box, windowed after the decomposition),
+and shows the part of lensing no delensing on the patch can undo: the shift of the unlensed E by
+the patch-mean deflection (a translated Gaussian field looks like any other, so the mean
+deflection over the patch cannot be told from the patch).
+
 ``python -m exagan_tf.cmb.evaluate MODEL_DIR`` re-evaluates a trained model folder and writes
 ``metrics.json``, ``spectra.png`` and TensorBoard figures.
 """
@@ -113,6 +121,76 @@ def evaluate_arrays(data, pred_physical: np.ndarray, edges=None) -> dict:
                 sp.prediction_metrics(base[1], truth, data.pixel_rad, edges, window, norm))
         out[c] = entry
     return out
+
+
+def baseline_budget(data_dir: str | Path, noise: float = 0.0, validation_split: float = 0.2,
+                    seed: int = 483, max_maps: int | None = None, edges=None) -> dict:
+    """Residual ratios against the windowed unlensed E of the validation maps (see the module
+    docstring), per multipole band: ``{"ell_edges", "rows": {name: (nb,) list}}``.
+
+    Rows: ``analytic E`` (the baseline, noisy when ``noise`` > 0), ``window leakage`` (analytic E
+    of the unlensed, noise-free windowed q, u), ``lensing`` (windowed E of the lensed q, u on
+    the periodic box: no leakage, no noise), ``noise`` (the analytic E of the windowed noise
+    alone, when ``noise`` > 0) and ``mean-deflection floor`` (the unlensed E moved
+    by the window-weighted mean deflection over the patch). Validation maps, noise and window
+    are those of :func:`exagan_tf.cmb.data.load_data` with the same arguments.
+    """
+    from exagan_tf.cmb import data as cmb_data
+    from exagan_tf.cmb import simulate as sim
+
+    data = cmb_data.load_data(data_dir, "qu", "e", noise=noise, validation_split=validation_split,
+                              seed=seed, max_maps=max_maps)
+    attrs = sim.read_attrs(data.path)
+    params = sim.params_from_attrs(attrs)
+    spectra = sim.camb_spectra(params.lmax, params.r, params.cosmology)
+    npix, pix, w = params.npix, params.pixel_rad, data.window
+    big = params.pad * npix
+    lo = (big - npix) // 2
+    crop = (slice(lo, lo + npix), slice(lo, lo + npix))
+    weight = np.zeros((big, big))
+    weight[crop] = w
+    lx, ly, _, _, _ = sim.fourier_grid(big, pix)
+    leak, lensing, shifted = [], [], []
+    for n, i in enumerate(data.val_index):
+        box = sim.simulate_map(sim.map_rng(attrs["seed"], int(i)), params, spectra, full=True)
+        if noise == 0 and not np.allclose(box["q"][crop] * w, data.val_physical["q"][n],
+                                          atol=1e-3 * float(np.abs(box["q"]).max())):
+            raise UserError(f"{data.path}: map {i} is not what this simulator makes from the "
+                            "file's attributes (another code version?)")
+        plain = sim.simulate_map(sim.map_rng(attrs["seed"], int(i)), params, spectra, lens=False)
+        leak.append(sim.qu_to_eb(plain["q"] * w, plain["u"] * w, pix)[0])
+        lensing.append(sim.qu_to_eb(box["q"], box["u"], pix)[0][crop] * w)
+        dy, dx = sim.kappa_to_deflection(box["k"], pix)
+        my, mx = (float((weight * d).sum() / weight.sum()) for d in (dy, dx))
+        moved = np.fft.irfft2(np.fft.rfft2(box["e"]) * np.exp(1j * (lx * mx + ly * my)),
+                              s=(big, big))
+        shifted.append(moved[crop] * w)
+    if edges is None:
+        edges = band_edges(npix, pix)
+    truth = data.val_physical["e"]
+    norm = float(np.mean(w**2))
+    rows = {}
+    parts = [("analytic E", data.val_physical["E"]), ("window leakage", leak),
+             ("lensing", lensing), ("mean-deflection floor", shifted)]
+    if noise > 0:
+        clean = cmb_data.load_data(data_dir, "qu", "e", validation_split=validation_split,
+                                   seed=seed, max_maps=max_maps).val_physical["E"]
+        parts.insert(3, ("noise", truth + data.val_physical["E"] - clean))
+    for name, maps in parts:
+        m = sp.prediction_metrics(np.asarray(maps), truth, pix, edges, None, norm)
+        rows[name] = m["residual_ratio"].tolist()
+    return {"ell_edges": np.asarray(edges).tolist(), "noise": float(noise), "rows": rows}
+
+
+def format_budget(budget: dict) -> str:
+    """Plain-text table of :func:`baseline_budget`."""
+    edges = budget["ell_edges"]
+    bands = [f"{edges[i]:.0f}-{edges[i + 1]:.0f}" for i in range(len(edges) - 1)]
+    lines = [f"residual ratio against the unlensed E, noise {budget['noise']:g} uK-arcmin",
+             f"  {'':24s}" + "".join(f"{b:>11s}" for b in bands)]
+    for name, values in budget["rows"].items():
+        lines.append(f"  {name:24s}" + "".join(f"{v:11.4f}" for v in values))
+    return "\n".join(lines)
 
 
 def spectra_figure(metrics: dict, channels: str) -> Figure:
@@ -269,7 +347,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("model_dir", nargs="?", help="model folder written by exagan_tf.cmb.main")
     p.add_argument("--json", action="store_true", help="print metrics.json instead of a table")
     p.add_argument("--table", metavar="OUTPUT_DIR", help="markdown table of all model folders")
+    p.add_argument("--budget", metavar="DATA_DIR",
+                   help="what limits the analytic E baseline on DATA_DIR's validation maps")
+    p.add_argument("--noise", type=float, default=0.0, help="noise level for --budget (0)")
+    p.add_argument("--max-maps", type=int, default=None, help="first N maps for --budget")
     args = p.parse_args(argv)
+    if args.budget:
+        print(format_budget(baseline_budget(args.budget, args.noise, max_maps=args.max_maps)))
+        return 0
     if args.table:
         print(collect_table(args.table))
         return 0

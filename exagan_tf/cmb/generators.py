@@ -8,7 +8,16 @@ linear output (CMB maps are not bounded, so no tanh), and share the original's s
 * ``use_bias``: biases of every convolution (the original experiments run without);
 * ``dropout``: the generator dropout ratio (``-gdrop``);
 * ``high_res_len``: convolution blocks at full resolution before the output layer (the
-  "high-resolution output stem").
+  "high-resolution output stem");
+* ``input_skips`` (added here, ``--analytic-skip``): input channels added to output channels
+  with fixed factors (:class:`InputChannelSkip`), so that with the analytic E (B) among the
+  inputs the network predicts only the correction to it. The output convolution then starts at
+  zero: an untrained generator returns the analytic baseline exactly;
+* ``kappa_stage`` (added here, ``--kappa-stage``, :func:`kappa_stage_generator`): a first
+  generator predicts kappa from the inputs and a second one predicts the other outputs from the
+  inputs and that kappa, trained together. Delensing E needs the deflection field; given the
+  true kappa as an extra input a UResNet learns to delens E within a few hundred steps, so the
+  map stage gets the network's own kappa estimate.
 
 pix2pix (TensorFlow pix2pix tutorial, Isola et al. 2017): down blocks Conv 4x4 stride 2 + batch
 norm (not on the first) + LeakyReLU 0.3 down to 1x1; up blocks transposed conv 4x4 stride 2 +
@@ -58,6 +67,65 @@ class TestTimeDropout(layers.Dropout):
         return super().call(inputs, training=True)
 
 
+@keras.saving.register_keras_serializable(package="exagan_tf")
+class InputChannelSkip(layers.Layer):
+    """``y[..., j] + sum_i M[i, j] x[..., i]``: fixed (untrained) input-to-output channel skips.
+
+    Args:
+        pairs: ``[(i, j, factor), ...]``: input channel i times ``factor`` is added to output
+            channel j (the factor converts between the two channels' normalisations).
+        in_channels, out_channels: channel counts of ``x`` and ``y``.
+    """
+
+    def __init__(self, pairs, in_channels: int, out_channels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.pairs = [(int(i), int(j), float(f)) for i, j, f in pairs]
+        self.in_channels = int(in_channels)
+        self.out_channels = int(out_channels)
+        matrix = [[0.0] * self.out_channels for _ in range(self.in_channels)]
+        for i, j, f in self.pairs:
+            matrix[i][j] += f
+        self.matrix = matrix
+
+    def call(self, inputs):
+        x, y = inputs
+        m = keras.ops.convert_to_tensor(self.matrix, dtype=y.dtype)
+        return y + keras.ops.tensordot(keras.ops.cast(x, y.dtype), m, axes=1)
+
+    def get_config(self):
+        return {**super().get_config(), "pairs": [list(p) for p in self.pairs],
+                "in_channels": self.in_channels, "out_channels": self.out_channels}
+
+
+@keras.saving.register_keras_serializable(package="exagan_tf")
+class InsertChannel(layers.Layer):
+    """``[y, k] -> y`` with the single channel ``k`` inserted at channel ``position``."""
+
+    def __init__(self, position: int, **kwargs):
+        super().__init__(**kwargs)
+        self.position = int(position)
+
+    def call(self, inputs):
+        y, k = inputs
+        p = self.position
+        return keras.ops.concatenate([y[..., :p], keras.ops.cast(k, y.dtype), y[..., p:]],
+                                     axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "position": self.position}
+
+
+def _output(inp, x, out_channels: int, use_bias: bool, input_skips):
+    """The 1x1 linear output convolution, plus the input-channel skips when asked."""
+    init = "zeros" if input_skips else _init()
+    out = layers.Conv2D(out_channels, 1, padding="same", use_bias=use_bias,
+                        kernel_initializer=init, name="maps_out")(x)
+    if input_skips:
+        out = InputChannelSkip(input_skips, inp.shape[-1], out_channels,
+                               name="analytic_skip")([inp, out])
+    return out
+
+
 def _check_size(npix: int, levels: int, name: str) -> None:
     from exagan_tf.errors import UserError
 
@@ -88,6 +156,7 @@ def pix2pix_generator(
     use_bias: bool = False,
     dropout: float = 0.5,
     high_res_len: int = 2,
+    input_skips=(),
     name: str = "pix2pix_generator",
 ) -> keras.Model:
     """The pix2pix U-Net generator for square maps of side ``npix`` (a power of 2, >= 4)."""
@@ -122,9 +191,7 @@ def pix2pix_generator(
     x = _bn("up_last_bn")(x)
     x = layers.ReLU(name="up_last_relu")(x)
     x = _highres_stem(x, filters, high_res_len, 4, use_bias, residuals)
-    out = layers.Conv2D(out_channels, 1, padding="same", use_bias=use_bias,
-                        kernel_initializer=_init(), name="maps_out")(x)
-    return keras.Model(inp, out, name=name)
+    return keras.Model(inp, _output(inp, x, out_channels, use_bias, input_skips), name=name)
 
 
 def _res_block(x, filters: int, use_bias: bool, residuals: bool, dropout: float, name: str):
@@ -158,6 +225,7 @@ def uresnet_generator(
     use_bias: bool = False,
     dropout: float = 0.5,
     high_res_len: int = 2,
+    input_skips=(),
     name: str = "astroencoder",
 ) -> keras.Model:
     """The DeepCMB UResNet ("astroencoder"): widths ``filters * (1, 2, 4)``, 5x5 kernels."""
@@ -186,12 +254,41 @@ def uresnet_generator(
             x = layers.Concatenate(name=f"up{j}_skip")([x, skip])
         x = _res_block(x, f, use_bias, residuals, dropout, f"dec{j}")
     x = _highres_stem(x, widths[0], high_res_len, 5, use_bias, residuals)
-    out = layers.Conv2D(out_channels, 1, padding="same", use_bias=use_bias,
-                        kernel_initializer=_init(), name="maps_out")(x)
-    return keras.Model(inp, out, name=name)
+    return keras.Model(inp, _output(inp, x, out_channels, use_bias, input_skips), name=name)
 
 
 ARCHITECTURES = ("pix2pix", "astroencoder")
+
+
+def kappa_stage_generator(architecture: str, npix: int, in_channels: int, out_channels: int,
+                          kappa_output: int, *, input_skips=(), **kwargs) -> keras.Model:
+    """Two generators of ``architecture`` in a row: ``kappa_stage`` maps the inputs to kappa,
+    ``map_stage`` maps the inputs and that kappa to the other outputs.
+
+    Args:
+        kappa_output: the position of kappa among the ``out_channels`` outputs.
+        input_skips: :class:`InputChannelSkip` pairs ``(input, output, factor)`` in the
+            numbering of the whole model's inputs and outputs (applied in the map stage).
+        kwargs: the switches of :func:`pix2pix_generator` / :func:`uresnet_generator`, shared.
+
+    Returns:
+        a model ``(N, N, in_channels) -> (N, N, out_channels)`` whose channel ``kappa_output``
+        is the first stage's kappa; both stages are trained by the losses on every output.
+    """
+    if out_channels < 2 or not 0 <= kappa_output < out_channels:
+        from exagan_tf.errors import UserError
+
+        raise UserError("kappa stage: expected kappa and at least one other output channel")
+    rest = [j for j in range(out_channels) if j != kappa_output]
+    skips = [(i, rest.index(j), f) for i, j, f in input_skips if j != kappa_output]
+    first = build_generator(architecture, npix, in_channels, 1, name="kappa_stage", **kwargs)
+    second = build_generator(architecture, npix, in_channels + 1, len(rest), input_skips=skips,
+                             name="map_stage", **kwargs)
+    inp = keras.Input((npix, npix, in_channels), name="maps_in")
+    kappa = first(inp)
+    maps = second(layers.Concatenate(name="inputs_and_kappa")([inp, kappa]))
+    out = InsertChannel(kappa_output, name="outputs")([maps, kappa])
+    return keras.Model(inp, out, name=f"{architecture}_kappa_stage")
 
 
 def build_generator(architecture: str, npix: int, in_channels: int, out_channels: int,

@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-maps", type=int, default=None, help="use only the first N maps")
     g.add_argument("--multiworker", action="store_true",
                    help="train over the workers of TF_CONFIG or srun (README: Scale out)")
+    g.add_argument("--analytic-skip", action="store_true",
+                   help="add the analytic E (B) input to the e (b) output, so the network "
+                        "learns the correction to the E,B approximation (needs E or B in -i)")
+    g.add_argument("--kappa-stage", action="store_true",
+                   help="a first network predicts kappa, a second the other outputs from the "
+                        "inputs and that kappa, trained together (needs k and another output)")
     g.add_argument("--experiment", default=None,
                    help="FILE:TAG: take flag values from a tag of an experiments YAML")
     return p
@@ -184,6 +190,25 @@ def validate(args: argparse.Namespace) -> None:
         raise UserError(f"--gpus={args.gpus!r}: expected distinct GPU digits, e.g. 12")
     if args.max_maps is not None and args.max_maps < 2:
         raise UserError(f"--max-maps={args.max_maps}: expected at least 2 maps")
+    if args.analytic_skip and not analytic_skips(args.inputs, args.outputs):
+        raise UserError(f"--analytic-skip: no output of {args.outputs!r} has its analytic "
+                        f"counterpart among the inputs {args.inputs!r} (e needs E, b needs B)")
+    if args.kappa_stage and ("k" not in args.outputs or len(args.outputs) < 2):
+        raise UserError(f"--kappa-stage: -o {args.outputs!r} needs kappa (k) and at least one "
+                        "other output, e.g. -o ek")
+
+
+def analytic_skips(inputs: str, outputs: str, scales: dict | None = None) -> list:
+    """``[(input index, output index, factor)]`` of the ``--analytic-skip`` connections: E to e
+    and B to b where both are present; the factor ``scale(E) / scale(e)`` turns the normalised
+    analytic map into the normalisation of the target."""
+    out = []
+    for j, c in enumerate(outputs):
+        analytic = {"e": "E", "b": "B"}.get(c)
+        if analytic is not None and analytic in inputs:
+            factor = 1.0 if scales is None else scales[analytic] / scales[c]
+            out.append((inputs.index(analytic), j, factor))
+    return out
 
 
 def run_config(args: argparse.Namespace) -> dict:
@@ -259,25 +284,31 @@ def select_gpus(gpus: str | None, multiworker: bool = False):
     return distribute.get_strategy("mirrored" if len(wanted) > 1 else "none")
 
 
-def build_models(args: argparse.Namespace, npix: int, strategy=None):
-    """Generator, discriminator (None without adversarial training) and the ConditionalGAN."""
+def build_models(args: argparse.Namespace, npix: int, strategy=None, scales: dict | None = None):
+    """Generator, discriminator (None without adversarial training) and the ConditionalGAN;
+    ``scales`` (the data's normalisation) set the ``--analytic-skip`` factors."""
     import keras
 
     from exagan_tf.cmb.discriminators import patchgan_discriminator
-    from exagan_tf.cmb.generators import build_generator
+    from exagan_tf.cmb.generators import build_generator, kappa_stage_generator
     from exagan_tf.cmb.losses import SpectraLoss
     from exagan_tf.core.cgan import ConditionalGAN
 
     keras.utils.set_random_seed(args.seed)
     cin, cout = len(args.inputs), len(args.outputs)
-    gen = build_generator(
-        args.architecture, npix, cin, cout,
+    make, first = build_generator, ()
+    if args.kappa_stage:
+        make, first = kappa_stage_generator, (args.outputs.index("k"),)
+    gen = make(
+        args.architecture, npix, cin, cout, *first,
         filters=args.filters,
         skip_connections=not args.no_skip_connections,
         residuals=not args.no_residuals,
         use_bias=not args.no_generator_use_bias,
         dropout=args.generator_dropout_ratio,
         high_res_len=args.high_res_len,
+        input_skips=analytic_skips(args.inputs, args.outputs, scales) if args.analytic_skip
+        else (),
     )
     disc = None
     if not args.no_adversarial:
@@ -346,7 +377,7 @@ def train(args: argparse.Namespace, argv: list[str]) -> int:
     from exagan_tf.core import callbacks as cb
 
     with strategy.scope():
-        gen, disc, gan = build_models(args, npix)
+        gen, disc, gan = build_models(args, npix, scales=data.scales)
         best = {"residual_ratio": tf.Variable(math.inf, dtype=tf.float64, trainable=False)}
     parts = {"generator": gen, "g_optimizer": gan.g_optimizer, **best}
     if disc is not None:

@@ -435,6 +435,20 @@ def read_attrs(path: str | Path) -> dict:
         return {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
 
 
+def params_from_attrs(attrs: dict) -> SimParams:
+    """The :class:`SimParams` a data set was made with, from its file attributes."""
+    try:
+        cosmo = Cosmology(**{f.name: float(attrs[f"cosmo_{f.name}"])
+                             for f in dataclasses.fields(Cosmology)})
+        return SimParams(npix=int(attrs["npix"]), ndeg=float(attrs["ndeg"]),
+                         pad=int(attrs["pad"]), r=float(attrs["r"]),
+                         beam_arcmin=float(attrs["beam_arcmin"]),
+                         interp_order=int(attrs["interp_order"]), cosmology=cosmo)
+    except KeyError as err:
+        raise UserError(f"data set attributes: no {err.args[0]!r}; not a data set of this "
+                        "simulator") from None
+
+
 def read_spectra(path: str | Path) -> dict:
     """The CAMB spectra stored with a data set."""
     with open_h5(path) as f:

@@ -122,3 +122,30 @@ def test_original_experiments_are_runnable_configurations():
         assert (cpu.inputs, cpu.outputs, cpu.architecture, cpu.lambda_) == (
             inputs, outputs, arch, lam)
         assert cpu.data_dir == "data/cmb" and cpu.filters < 64
+
+
+def test_delensing_configuration_trains_and_reloads(tiny_data_dir, tmp_path, monkeypatch,
+                                                    request):
+    """The Delens_cpu flags on the tiny maps: e and kappa evaluated, the saved generator (with
+    its stages and skip) reloads under safe_mode and reproduces metrics.json."""
+    monkeypatch.chdir(request.config.rootpath)
+    argv = tiny_argv(tiny_data_dir, tmp_path, "-i", "quEB", "-o", "ek", "--analytic-skip",
+                     "--kappa-stage", "--no-adversarial", "-gdrop", "0")
+    assert main(argv) == 0
+    folder = tmp_path / "astroencoder_quEB-ek_noise0"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert set(metrics["channels"]) == {"e", "k"}
+    assert metrics["channels"]["k"]["baseline_name"] == "zero"
+    words = shlex.split((folder / "command").read_text())
+    assert "--kappa-stage" in words and "--analytic-skip" in words
+    again = evaluate.evaluate_model(folder)
+    for c in "ek":
+        assert np.allclose(again["channels"][c]["model"]["residual_ratio"],
+                           metrics["channels"][c]["model"]["residual_ratio"], rtol=1e-4)
+
+
+def test_delens_tag():
+    a = parse_args(["--experiment", f"{EXPERIMENTS}:Delens_cpu"])
+    assert (a.inputs, a.outputs, a.architecture) == ("quEB", "ek", "astroencoder")
+    assert a.analytic_skip and a.kappa_stage and a.no_adversarial
+    assert a.generator_dropout_ratio == 0.0 and a.learning_rate == 1e-3

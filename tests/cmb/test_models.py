@@ -94,3 +94,75 @@ def test_generator_saves_and_loads_safely(tmp_path, arch):
     g.save(tmp_path / "g2.keras")
     g3 = keras.saving.load_model(tmp_path / "g2.keras", safe_mode=True)
     assert {type(la).__name__ for la in kinds(g3, keras.layers.Dropout)} == {"TestTimeDropout"}
+
+
+@pytest.mark.parametrize("arch", ["pix2pix", "astroencoder"])
+def test_analytic_skip_starts_at_the_analytic_maps_and_saves(tmp_path, arch):
+    from exagan_tf.cmb.main import analytic_skips
+
+    # e <- E (input 2) scaled 2/4 = 0.5; b <- B (input 3) scaled 3/6; k gets no skip
+    scales = {"q": 1.0, "u": 1.0, "E": 2.0, "B": 3.0, "e": 4.0, "k": 1.0, "b": 6.0}
+    assert analytic_skips("quEB", "ekb", scales) == [(2, 0, 0.5), (3, 2, 0.5)]
+    assert analytic_skips("qu", "e") == []
+    args = parse_args(["-i", "quEB", "-o", "ekb", "-a", arch, "--filters", "4",
+                       "--high-res-len", "1", "--analytic-skip"])
+    g, _, _ = build_models(args, 16, scales=scales)
+    x = np.random.default_rng(1).standard_normal((3, 16, 16, 4)).astype("float32")
+    y = keras.ops.convert_to_numpy(g(x, training=False))
+    # the output convolution starts at zero: the untrained model is the analytic baseline
+    assert np.allclose(y[..., 0], 0.5 * x[..., 2], atol=1e-6)
+    assert np.allclose(y[..., 1], 0.0, atol=1e-6)
+    assert np.allclose(y[..., 2], 0.5 * x[..., 3], atol=1e-6)
+    g.save(tmp_path / "g.keras")
+    g2 = keras.saving.load_model(tmp_path / "g.keras", safe_mode=True)
+    assert np.allclose(keras.ops.convert_to_numpy(g2(x, training=False)), y, atol=1e-6)
+    # without the switch the output convolution starts random and nothing is added
+    plain, _, _ = build_models(parse_args(["-i", "quEB", "-o", "ekb", "-a", arch, "--filters",
+                                           "4", "--high-res-len", "1"]), 16)
+    assert "analytic_skip" not in [layer.name for layer in plain.layers]
+    assert not np.allclose(keras.ops.convert_to_numpy(plain(x, training=False))[..., 1], 0.0)
+
+
+def test_analytic_skip_needs_the_analytic_input(capsys):
+    from exagan_tf.cmb.main import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["-i", "qu", "-o", "e", "--analytic-skip"])
+    assert exc.value.code == 2
+    assert "--analytic-skip: no output of 'e'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("arch", ["pix2pix", "astroencoder"])
+def test_kappa_stage_feeds_its_kappa_to_the_map_stage(tmp_path, arch):
+    args = parse_args(["-i", "quEB", "-o", "ke", "-a", arch, "--filters", "4",
+                       "--high-res-len", "1", "--analytic-skip", "--kappa-stage", "-gdrop", "0"])
+    scales = {"q": 1.0, "u": 1.0, "E": 3.0, "B": 1.0, "e": 2.0, "k": 1.0}
+    g, _, _ = build_models(args, 16, scales=scales)
+    first, second = g.get_layer("kappa_stage"), g.get_layer("map_stage")
+    assert first.inputs[0].shape[-1] == 4 and first.outputs[0].shape[-1] == 1
+    assert second.inputs[0].shape[-1] == 5 and second.outputs[0].shape[-1] == 1
+    x = np.random.default_rng(2).standard_normal((2, 16, 16, 4)).astype("float32")
+    y = keras.ops.convert_to_numpy(g(x, training=False))
+    k = keras.ops.convert_to_numpy(first(x, training=False))
+    assert np.allclose(y[..., 0], k[..., 0])  # kappa first, as in -o ke
+    assert np.allclose(y[..., 1], 1.5 * x[..., 2], atol=1e-6)  # e starts at the analytic E
+    # the map stage sees the kappa estimate: changing it changes e once trained weights move
+    w = second.get_layer("maps_out").kernel
+    w.assign(np.full(w.shape, 0.1, "float32"))
+    y2 = keras.ops.convert_to_numpy(second(np.concatenate([x, k], -1), training=False))
+    y3 = keras.ops.convert_to_numpy(second(np.concatenate([x, k + 1.0], -1), training=False))
+    assert not np.allclose(y2, y3)
+    g.save(tmp_path / "g.keras")
+    g2 = keras.saving.load_model(tmp_path / "g.keras", safe_mode=True)
+    assert np.allclose(keras.ops.convert_to_numpy(g2(x, training=False)),
+                       keras.ops.convert_to_numpy(g(x, training=False)), atol=1e-6)
+
+
+@pytest.mark.parametrize("outputs", ["e", "eb"])
+def test_kappa_stage_needs_kappa_and_another_output(outputs, capsys):
+    from exagan_tf.cmb.main import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["-i", "qu", "-o", outputs, "--kappa-stage"])
+    assert exc.value.code == 2
+    assert "--kappa-stage: -o" in capsys.readouterr().err
