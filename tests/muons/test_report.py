@@ -1,0 +1,45 @@
+"""The FOM table of muon runs."""
+
+import json
+
+import pytest
+
+from exagan_tf.muons import report
+
+
+def write(path, obj):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj))
+
+
+def fomd(rchi2, overlap, auc, **extra):
+    return {"rchi2": rchi2, "overlap": overlap, "auc": auc, **extra}
+
+
+def test_table_from_runs(tmp_path, capsys):
+    gan = tmp_path / "muon_gan_demo" / "run3_mup_prompt"
+    write(gan / "fom_floor.json", fomd(1.13, 0.971, 0.5012))
+    write(gan / "fom_untrained.json", fomd(1583.2, 0.034, 0.9991))
+    write(gan / "models" / "final.json", fomd(22.84, 0.781, 0.6554, step=3000))
+    vae = tmp_path / "muon_vae_demo" / "run3_mup_prompt"
+    write(vae / "fom_untrained.json", fomd(1e8, 0.001, 0.9998))
+    write(vae / "models" / "final.json", fomd(26.2, 0.73, 0.69, step=5000))
+    assert report.main(["--expts", str(tmp_path), "--run", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (
+        "| category | floor (real vs real) | GAN untrained | GAN (3000 steps) | VAE untrained "
+        "| VAE (5000 steps) |"
+    )
+    assert lines[2] == (
+        "| μ⁺ prompt (4-D) | 1.13 / 0.97 / 0.501 | 1.58e+03 / 0.03 / 0.999 | 22.8 / 0.78 / 0.655 "
+        "| – / 0.00 / 1.000 | 26.2 / 0.73 / 0.690 |"
+    )
+    assert lines[3] == "| μ⁻ prompt (4-D) | – | – | – | – | – |" and len(lines) == 6
+    with pytest.raises(SystemExit) as err:
+        report.main(["--expts", str(tmp_path), "--run", "9"])
+    assert err.value.code == 2 and "no muon runs" in capsys.readouterr().err
+    write(gan.parent / "run4_mup_prompt" / "fom_floor.json", {})
+    (gan.parent / "run4_mup_prompt" / "fom_floor.json").write_text("{")
+    with pytest.raises(SystemExit):
+        report.main(["--expts", str(tmp_path), "--run", "4"])
+    assert "not valid JSON" in capsys.readouterr().err
