@@ -33,9 +33,6 @@ class LinearVAE:
     def decode(self, z):
         return (self.a * np.asarray(z, np.float64) + self.shift + 1.0) / 2.0
 
-    def sample(self, n, seed=0):
-        return self.decode(np.random.default_rng(seed).standard_normal((n, 4)))
-
 
 MODEL_FRACTION = np.exp(-(3.75**2) / 2)
 
