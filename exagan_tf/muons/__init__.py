@@ -4,6 +4,7 @@ Generative_Networks).
 
 Modules: :mod:`simulate` (muon source), :mod:`rootio` (TTree read/write), :mod:`preprocess`
 (categories, min-max, broadening, weighted batches), :mod:`models` (GAN and VAE builders),
-:mod:`fom` (BDT figure of merit), :mod:`train` (CLIs over the shared loops), :mod:`generate`
-(Poisson-mixed generation to ROOT and the dangerous region).
+:mod:`fom` (BDT figure of merit), :mod:`train` (CLIs over the shared loops), :mod:`report`
+(the FOM table of trained runs), :mod:`generate` (Poisson-mixed generation to ROOT),
+:mod:`dangerous` (VAE generation in the dangerous region, its enrichment and fidelity).
 """
