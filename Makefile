@@ -58,13 +58,24 @@ data/cmb/cmb_maps.h5: | venv
 cmb-demo: data/cmb/cmb_maps.h5
 	PYTHON=$(PY) experiments/cmb/cpu_table.sh
 
-# SHiP muons: 16 ROOT files of 20k muons (file 15 deliberately rogue and excluded), 4 categories
+# SHiP muons: 16 ROOT files of 20k muons (file 15 deliberately rogue and excluded), 4 categories;
+# the real dangerous muons of an independent production of 20M muons (about 1 min)
 data-muons: venv
-	$(PY) -m exagan_tf.muons.simulate --out data/muons/production --files 16 --muons-per-file 20000 --rogue 15
-	$(PY) -m exagan_tf.muons.preprocess data/muons/production --out data/muons/demo --exclude muons_0015.root
+	@test -f data/muons/demo/transform.json || { \
+		$(PY) -m exagan_tf.muons.simulate --out data/muons/production --files 16 --muons-per-file 20000 --rogue 15 && \
+		$(PY) -m exagan_tf.muons.preprocess data/muons/production --out data/muons/demo --exclude muons_0015.root; }
+	@test -f data/muons/dangerous_reference.npz || \
+		$(PY) -m exagan_tf.muons.dangerous simulate --muons 20000000 --out data/muons/dangerous_reference.npz
 
+# a GAN and a VAE per category (about 1 min each on 2 cores), their FOM table, VAE generation in
+# the dangerous region of the prompt categories (the displaced ones have no dangerous muons)
 muons-demo: data-muons
-	for c in 1 2 3 4; do $(PY) -m exagan_tf.muons.train gan gan_demo $(RUN) --category $$c; done
+	for c in 1 2 3 4; do $(PY) -m exagan_tf.muons.train gan gan_demo $(RUN) --category $$c && \
+		$(PY) -m exagan_tf.muons.train vae vae_demo $(RUN) --category $$c || exit 1; done
+	$(PY) -m exagan_tf.muons.report --run $(RUN)
+	for c in mup_prompt mum_prompt; do r=expts/muon_vae_demo/run$(RUN)_$$c; \
+		test -f $$r/dangerous_final_s1.json || $(PY) -m exagan_tf.muons.dangerous evaluate $$r \
+		--reference data/muons/dangerous_reference.npz || exit 1; done
 
 # Baryon painting: 64^3 N-body dark matter at 11 redshifts with painted gas pressure (~35 s)
 BARYON_FULL_TAGS := cvae cgan
@@ -78,14 +89,16 @@ data-baryons-full: venv
 	@test -f data/baryons_full/baryon_maps.h5 || $(PY) -m exagan_tf.baryons.simulate --out data/baryons_full \
 		--npart 256 --box 400 --npix 2048 --sheets 8 --seed $(SEED)
 
-# GR vs Newton: 96 seeds of paired 32^3 potentials, fiducial and amplified A_s
-data/gr/demo.h5: | venv
-	$(PY) -m exagan_tf.gr.simulate --out $@ --seeds 96 --ngrid 32 --input redshifts --redshifts 1
+# GR vs Newton: 96 seeds of paired 32^3 potentials at z = 20, 15, 10, 5, 1, 0 (six channels),
+# fiducial and amplified A_s
+GR_Z6 := --seeds 96 --ngrid 32 --input redshifts --redshifts 20 15 10 5 1 0
+data/gr/demo_z6.h5: | venv
+	$(PY) -m exagan_tf.gr.simulate --out $@ $(GR_Z6)
 
-data/gr/demo_amplified.h5: | venv
-	$(PY) -m exagan_tf.gr.simulate --out $@ --seeds 96 --ngrid 32 --input redshifts --redshifts 1 --amplification 1e6
+data/gr/demo_z6_amplified.h5: | venv
+	$(PY) -m exagan_tf.gr.simulate --out $@ $(GR_Z6) --amplification 1e6
 
-gr-demo: data/gr/demo.h5 data/gr/demo_amplified.h5
+gr-demo: data/gr/demo_z6.h5 data/gr/demo_z6_amplified.h5
 	for c in demo demo_penguin demo_amplified demo_amplified_penguin demo_newton05; do \
 		$(PY) -m exagan_tf.gr.run_controller experiments/gr/$$c.yaml; done
 
@@ -104,7 +117,12 @@ test: venv
 test-slow: venv
 	$(PY) -m pytest -q -m slow
 
-bench: venv
+# PyTorch only for the bench table's DCGAN peer (the `bench` extra)
+$(VENV)/.bench: $(VENV)/.installed
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[$(EXTRAS),bench]'
+	@touch $@
+
+bench: $(VENV)/.bench
 	$(PY) benchmarks/run_all.py
 
 lint: venv

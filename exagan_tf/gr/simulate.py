@@ -59,17 +59,17 @@ Particle trajectories are shared by the two members of a pair. In gevolution the
 moving the GR particles with the second-order force instead (tried on 32^3 cubes) runs away at
 A_s x 1e6, to phi = -2.3, far outside the weak-field expansion the equations above assume.
 
-What separates the classes (measured on 32^3 cubes, 64 train + 32 test seeds, single slices,
-see experiments/gr/demo*.yaml and the README's table): the second-order terms grow with the
-non-linear density, so they change the potential between redshifts differently from Newtonian
-evolution, while the linear potential, which dominates the variance of every slice and differs
-from seed to seed, is the same in both classes. The input that exposes this is the potential at
-several redshifts as channels (the default ``--input redshifts``: the originals' outputs z = 20,
-15, 10, 5, 1, 0): at A_s x 1e6 a P(k)-only logistic regression on single slices reaches ROC AUC
-0.98 and RACOON ~1.0, at the fiducial A_s both stay at 0.50. phi(z=1) alone leaves a single slice
-with its cosmic variance: at A_s x 1e6 P(k) reaches 0.71 and RACOON 0.78 per slice, although the
-mean over the 96 slices of a cube separates the cubes perfectly (AUC 1.0). The growth-normalised
-difference sits in between (P(k) 0.86, RACOON 0.88 per slice at A_s x 1e6; 0.50 at the fiducial).
+What separates the classes (measured on 32^3 cubes, 64 train + 32 test seeds, ROC AUC on single
+test slices, experiments/gr/demo*.yaml; the README has the table): the second-order terms grow
+with the non-linear density, so they change the potential between redshifts differently from
+Newtonian evolution, while the linear potential, which dominates the variance of every slice and
+differs from seed to seed, is the same in both classes. The input that exposes this is the
+potential at several redshifts as channels (``--input redshifts``, by default the originals'
+outputs z = 20, 15, 10, 5, 1, 0): at A_s x 1e6 RACOON reaches 0.997, PENGUIN 0.979 and a
+P(k)-only logistic regression 0.978; at the fiducial A_s all three stay at 0.50. phi(z=1) alone
+leaves each slice its cosmic variance (A_s x 1e6: RACOON 0.81, P(k) 0.73, though the mean over a
+cube's 96 slices separates the cubes, AUC 0.97-1.00); the growth-normalised difference reaches
+RACOON 0.89, P(k) 0.86 at A_s x 1e6 and 0.50 at the fiducial A_s.
 
 Growth normalisation (the original's final input): D_phi(z) = D(z) (1 + z), with D the linear
 growth factor normalised to D(z=0) = 1, so that linear phi(z) / D_phi(z) does not depend on z,
