@@ -274,9 +274,10 @@ def relativistic_potential(
         horizon: keep the 3 H phi' + 3 H^2 psi terms (the horizon-scale correction); False
             gives the Newtonian operator with the second-order terms only.
         second_order: add phi_2 from -4 phi S - (3/2) |grad phi|^2.
-        density_gauge: ``"poisson"``: ``delta`` is the Poisson-gauge density; ``"nbody"``:
-            ``delta`` is the N-body-gauge density, converted with delta_P = delta (1 + 3 f H^2 /
-            k^2), so that phi_1 equals the Newtonian potential exactly.
+        density_gauge: ``"nbody"`` (default): ``delta`` is the N-body-gauge density, converted
+            with delta_P = delta (1 + 3 f H^2 / k^2), so that phi_1 equals the Newtonian
+            potential exactly; ``"poisson"``: ``delta`` is the Poisson-gauge density, and phi_1
+            carries the horizon filter k^2 / (k^2 + 3 f H^2).
         return_parts: return ``(phi_1, phi_2)`` instead of their sum.
 
     Returns:
