@@ -76,7 +76,8 @@ class DataParams:
 @dataclasses.dataclass(frozen=True)
 class TrainParams:
     """``train_params``: epochs, lr, log_dir (original); the original's fixed settings
-    (Adam betas, weight_decay, test_every) and distribution, data format, seed, checkpoints."""
+    (Adam betas, weight_decay, test_every) and distribution, data format, seed, checkpoints,
+    batch-norm recalibration of the exported model."""
 
     epochs: int
     lr: float
@@ -89,6 +90,7 @@ class TrainParams:
     data_format: typing.Literal["auto", "channels_last", "channels_first"] = "auto"
     seed: int = 0
     keep_checkpoints: int = 2
+    bn_recalibration_batches: int = 0
 
     def validate(self) -> str | None:
         """One-line problem, or None."""
@@ -100,6 +102,11 @@ class TrainParams:
             return f"betas={list(self.betas)}: expected two numbers in [0, 1)"
         if self.test_every < 1 or self.keep_checkpoints < 1:
             return "test_every and keep_checkpoints must be positive"
+        if self.bn_recalibration_batches < 0:
+            return (
+                f"bn_recalibration_batches={self.bn_recalibration_batches}: expected a number "
+                "of batches >= 0 (0 keeps the moving statistics of training)"
+            )
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             return f"steps_per_epoch={self.steps_per_epoch}: expected a positive number or null"
         return None

@@ -276,6 +276,14 @@ def train(cfg, argv: Sequence[str], evaluate: bool = True) -> dict | None:
         # saved as a plain Keras model; predicts on this worker alone (outside the strategy)
         model = keras.Model(model.inputs, model.outputs, name=model.name)
     epoch = int(epoch_var.numpy())
+    if t.bn_recalibration_batches:  # precise batch norm for the exported model
+        from exagan_tf.gr.architectures import recalibrate_batch_norm
+
+        shuffled = train_set.dataset(batch, seed=t.seed + epoch, shuffle_buffer=d.shuffle_buffer)
+        n = recalibrate_batch_norm(
+            model, (x for x, _ in shuffled.take(t.bn_recalibration_batches).as_numpy_iterator())
+        )
+        log.info(f"batch-norm statistics re-estimated from {n} shuffled training batches")
     model_path = run.models / f"model_epoch{epoch}.keras"
     if not model_path.exists():
         save_model_atomic(model, model_path)

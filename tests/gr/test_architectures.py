@@ -89,3 +89,45 @@ def test_save_and_load_with_safe_mode(tmp_path):
     m.save(tmp_path / "p.keras")
     loaded = keras.models.load_model(tmp_path / "p.keras", safe_mode=True)
     assert np.allclose(loaded.predict(x, verbose=0), m.predict(x, verbose=0), atol=1e-6)
+
+
+def test_recalibrate_batch_norm_sets_mean_batch_statistics():
+    import keras
+    import numpy as np
+
+    from exagan_tf.gr.architectures import recalibrate_batch_norm
+
+    inputs = keras.Input(shape=(2, 2, 3))
+    x = keras.layers.BatchNormalization(momentum=0.9, name="bn1")(inputs)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dropout(0.5)(x)
+    x = keras.layers.Dense(4, name="fc")(x)
+    x = keras.layers.BatchNormalization(momentum=0.9, name="bn2")(x)
+    model = keras.Model(inputs, keras.layers.Dense(1)(x))
+    rng = np.random.default_rng(0)
+    # two batches of different scale and offset per channel
+    batches = [
+        rng.normal(1.0, 2.0, (5, 2, 2, 3)).astype("float32"),
+        rng.normal(-3.0, 0.5, (7, 2, 2, 3)).astype("float32"),
+    ]
+    assert recalibrate_batch_norm(model, iter(batches)) == 2
+    bn1 = model.get_layer("bn1")
+    mean = np.mean([b.mean(axis=(0, 1, 2)) for b in batches], axis=0)
+    var = np.mean([b.var(axis=(0, 1, 2)) for b in batches], axis=0)
+    assert np.allclose(bn1.moving_mean.numpy(), mean, rtol=1e-5)
+    assert np.allclose(bn1.moving_variance.numpy(), var, rtol=1e-5)
+    # bn2 sees the inference-mode features (bn1 recalibrated, dropout off): deterministic
+    probe = keras.Model(model.input, model.get_layer("bn2").input)
+    feats = [probe(b, training=False).numpy() for b in batches]
+    assert np.allclose(
+        model.get_layer("bn2").moving_mean.numpy(),
+        np.mean([f.mean(axis=0) for f in feats], axis=0),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    assert np.allclose(
+        model.get_layer("bn2").moving_variance.numpy(),
+        np.mean([f.var(axis=0) for f in feats], axis=0),
+        rtol=1e-5,
+    )
+    assert recalibrate_batch_norm(model, []) == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -63,6 +64,14 @@ def test_bad_keys_and_values(tmp_path, gr_files, make_config):
     )
     with pytest.raises(UserError, match="key 'lr' = 'fast' is not a float"):
         load_gr_config(path)
+    path = make_config(
+        tmp_path / "d.yaml",
+        gr_files["std"],
+        tmp_path / "runs",
+        train_params__bn_recalibration_batches=-1,
+    )
+    with pytest.raises(UserError, match="bn_recalibration_batches=-1"):
+        load_gr_config(path)
 
 
 def test_missing_datafile_fails_before_making_a_run(tmp_path, capsys, make_config):
@@ -102,6 +111,30 @@ def test_train_resume_by_name_and_refuse_other_settings(tmp_path, gr_files, make
         run_controller.train(load_gr_config(other), [str(other)])
 
 
+def test_batch_norm_recalibration_of_the_exported_model(tmp_path, gr_files, make_config):
+    import tensorflow as tf
+
+    from exagan_tf.core.callbacks import load_model_safe
+
+    path = make_config(
+        tmp_path / "t.yaml",
+        gr_files["std"],
+        tmp_path / "runs",
+        train_params__bn_recalibration_batches=3,
+    )
+    assert run_controller.main([str(path), "--no-evaluate"]) == 0
+    run = tmp_path / "runs" / "tiny"
+    assert "re-estimated from 3 shuffled training batches" in (run / "train.log").read_text()
+    # the checkpoint keeps the moving statistics of training; the exported model has new ones
+    exported = load_model_safe(run / "models" / "model_epoch1.keras").get_layer("conv1_bn")
+    model, _ = run_controller.build_classifier(load_gr_config(path), (16, 16, 1), "channels_last")
+    ckpt = tf.train.Checkpoint(model=model)
+    ckpt.restore(tf.train.latest_checkpoint(run / "checkpoints")).expect_partial()
+    trained = model.get_layer("conv1_bn")
+    assert not np.allclose(exported.moving_variance.numpy(), trained.moving_variance.numpy())
+    assert np.array_equal(exported.gamma.numpy(), trained.gamma.numpy())  # weights unchanged
+
+
 @pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path, gr_files, make_config):
     import os
@@ -109,7 +142,11 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, gr_files, make_config):
     import sys
 
     path = make_config(
-        tmp_path / "m.yaml", gr_files["std"], tmp_path / "runs", train_params__distribute="mirrored"
+        tmp_path / "m.yaml",
+        gr_files["std"],
+        tmp_path / "runs",
+        train_params__distribute="mirrored",
+        train_params__bn_recalibration_batches=2,
     )
     env = {**os.environ, "EXAGAN_CPU_DEVICES": "2"}
     out = subprocess.run(
