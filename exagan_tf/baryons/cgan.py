@@ -63,10 +63,10 @@ def _lrelu(name):
     return keras.layers.LeakyReLU(negative_slope=SLOPE, name=name)
 
 
-def _res_block(h, data_format, name, spectral):
+def _res_block(h, data_format, name, spectral, filters=128):
     r = h
     for part in ("a", "b"):
-        r = _maybe_sn(keras.layers.Conv2D(128, 3, padding="same", use_bias=False,
+        r = _maybe_sn(keras.layers.Conv2D(filters, 3, padding="same", use_bias=False,
                                           data_format=data_format, kernel_initializer=kaiming(),
                                           name=f"{name}_{part}"), spectral)(r)
         r = batch_norm(data_format, f"{name}_{part}_bn")(r)
@@ -76,8 +76,12 @@ def _res_block(h, data_format, name, spectral):
 
 
 def build_generator(tile: int, data_format: str = "channels_last",
-                    spectral_norm: bool = False, last_batchnorm: bool = True) -> keras.Model:
-    """G: condition (2 channels) -> T(pressure) - 1 in (-1, 1).
+                    spectral_norm: bool = False, last_batchnorm: bool = True,
+                    filters: int = 32, res_blocks: int = N_RES_BLOCKS) -> keras.Model:
+    """G: condition (2 channels) -> T(pressure) + shift in (-1, 1) (shift -1 in the original).
+
+    ``filters`` is the first width (32 in the table; the downsampling convs double it twice, to
+    128 in the residual blocks) and ``res_blocks`` the number of residual blocks (9).
 
     ``last_batchnorm`` keeps the table's batch norm before the tanh. With it the per-batch mean
     of the pre-activation is the norm's beta alone, which Adam moves by about the learning rate
@@ -87,22 +91,22 @@ def build_generator(tile: int, data_format: str = "channels_last",
     check_tile(tile)
     sn = spectral_norm
     x = keras.Input(_shape(tile, 2, data_format), name="condition")
-    h = _maybe_sn(keras.layers.Conv2D(32, 9, padding="same", use_bias=False,
+    h = _maybe_sn(keras.layers.Conv2D(filters, 9, padding="same", use_bias=False,
                                       data_format=data_format, kernel_initializer=kaiming(),
                                       name="g_in"), sn)(x)
     h = _lrelu("g_in_lrelu")(batch_norm(data_format, "g_in_bn")(h))
-    for i, filters in enumerate((64, 128)):
+    for i, width in enumerate((2 * filters, 4 * filters)):
         h = keras.layers.ZeroPadding2D(1, data_format=data_format, name=f"g_down{i}_pad")(h)
-        h = _maybe_sn(keras.layers.Conv2D(filters, 3, strides=2, padding="valid",
+        h = _maybe_sn(keras.layers.Conv2D(width, 3, strides=2, padding="valid",
                                           data_format=data_format, kernel_initializer=kaiming(),
                                           name=f"g_down{i}"), sn)(h)
         h = _lrelu(f"g_down{i}_lrelu")(batch_norm(data_format, f"g_down{i}_bn")(h))
-    for i in range(N_RES_BLOCKS):
-        h = _res_block(h, data_format, f"g_res{i}", sn)
-    for i, filters in enumerate((64, 32)):
+    for i in range(res_blocks):
+        h = _res_block(h, data_format, f"g_res{i}", sn, 4 * filters)
+    for i, width in enumerate((2 * filters, filters)):
         # PyTorch ConvTranspose2d(k=3, s=2, padding=1, output_padding=1): the full 2n+1 output
         # cropped by one row/column at the start.
-        h = _maybe_sn(keras.layers.Conv2DTranspose(filters, 3, strides=2, padding="valid",
+        h = _maybe_sn(keras.layers.Conv2DTranspose(width, 3, strides=2, padding="valid",
                                                    data_format=data_format,
                                                    kernel_initializer=kaiming(),
                                                    name=f"g_up{i}"), sn)(h)
@@ -139,17 +143,37 @@ def build_discriminator(tile: int, data_format: str = "channels_last",
     return keras.Model([cond, pres], h, name="cgan_discriminator")
 
 
+def pixel_l2_loss(x, y, y_pred):
+    """mean (y - y_pred)^2 over the batch and every pixel, in transformed space (a scalar).
+
+    The signature of :class:`~exagan_tf.core.cgan.ConditionalGAN`'s ``extra_loss``; ``x`` (the
+    condition) is unused. Where most pixels are background and a few per cent carry the
+    signal, an L1 term's gradient (the sign of the residual) is set by the background, while
+    this one grows with the residual, so the rare bright pixels drive it.
+    """
+    import tensorflow as tf
+
+    del x
+    return tf.reduce_mean(tf.square(tf.cast(y, tf.float32) - tf.cast(y_pred, tf.float32)))
+
+
 def build_cgan(tile: int, data_format: str = "channels_last", *, l1_weight: float = 2.5,
-               spectral_norm_generator: bool = False, spectral_norm_discriminator: bool = True,
-               d_sigmoid: bool = False, g_last_batchnorm: bool = True, seed: int = 0):
+               l2_weight: float = 0.0, spectral_norm_generator: bool = False,
+               spectral_norm_discriminator: bool = True, d_sigmoid: bool = False,
+               g_last_batchnorm: bool = True, g_filters: int = 32,
+               g_res_blocks: int = N_RES_BLOCKS, seed: int = 0):
     """:class:`exagan_tf.core.cgan.ConditionalGAN` with the networks above; the generator loss
-    is BCE(D(x, G(x)), 1) + l1_weight * mean|y - G(x)| (2.5 = the original's 5 * 0.5)."""
+    is BCE(D(x, G(x)), 1) + l1_weight * mean|y - G(x)| (2.5 = the original's 5 * 0.5)
+    + l2_weight * :func:`pixel_l2_loss` (0 in the original)."""
     from exagan_tf.core.cgan import ConditionalGAN
 
     return ConditionalGAN(
-        build_generator(tile, data_format, spectral_norm_generator, g_last_batchnorm),
+        build_generator(tile, data_format, spectral_norm_generator, g_last_batchnorm,
+                        g_filters, g_res_blocks),
         build_discriminator(tile, data_format, spectral_norm_discriminator, d_sigmoid),
         l1_weight=l1_weight,
+        extra_loss=pixel_l2_loss if l2_weight else None,
+        extra_weight=l2_weight,
         d_from_logits=not d_sigmoid,
         seed=seed,
         name="cgan",

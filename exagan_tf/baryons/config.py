@@ -27,7 +27,9 @@ class BaryonConfig:
     original, the checkpoint period here), train_redshifts (None = all in the data; the
     held-out run leaves 0.25 out), augment (random symmetries of the square per tile), n_eval
     (test pairs per monitored redshift), monitor_redshifts, datafmt, distribute, seed,
-    keep_checkpoints, best_after, jit_compile, print_batch.
+    keep_checkpoints, best_after, jit_compile, print_batch; transform_shift (added to both
+    transformed fields instead of the original's 0 (CVAE) or -1 (CGAN); None keeps the
+    original).
 
     CVAE: stages (list of [pseudo_epochs, batch_size, learning_rate], run in order: the
     original's batch 4 -> 24 at 1e-3, then 1e-4 .. 1e-6), beta_KL.
@@ -36,7 +38,9 @@ class BaryonConfig:
     lr_decay_iterations generator+discriminator iterations), n_samples (training samples),
     lambda_perceptual (weight of mean|p - p_hat|; 2.5 = the original's 5 * 0.5),
     spectral_norm_generator, spectral_norm_discriminator, d_sigmoid, g_last_batchnorm (the
-    table's batch norm before the generator's tanh).
+    table's batch norm before the generator's tanh), lambda_l2 (weight of mean (p - p_hat)^2
+    in transformed space added to the generator loss; 0 = the original), g_filters (the
+    generator's first width, doubled twice: 32 -> 64 -> 128 in the table), g_res_blocks (9).
     """
 
     model: typing.Literal["cvae", "cgan"]
@@ -47,6 +51,7 @@ class BaryonConfig:
     augment: bool = True
     n_eval: int = 64
     monitor_redshifts: tuple[float, ...] = (0.0, 1.0, 2.0)
+    transform_shift: float | None = None
     # CVAE
     stages: tuple[tuple[int, int, float], ...] = ()
     beta_KL: float = 1.0
@@ -62,6 +67,9 @@ class BaryonConfig:
     spectral_norm_discriminator: bool = True
     d_sigmoid: bool = False
     g_last_batchnorm: bool = True
+    lambda_l2: float = 0.0
+    g_filters: int = 32
+    g_res_blocks: int = 9
     # run
     datafmt: typing.Literal["channels_first", "channels_last", "auto"] = "auto"
     distribute: typing.Literal["auto", "none", "mirrored", "multiworker"] = "auto"
@@ -85,9 +93,12 @@ class BaryonConfig:
                 return (f"stages[{i}]={list(stage)}: expected [pseudo_epochs >= 1, "
                         "batch_size >= 1, learning_rate > 0]")
         for key in ("pseudo_epoch", "batch_size", "n_samples", "lr_decay_iterations", "n_eval",
-                    "print_batch", "keep_checkpoints"):
+                    "print_batch", "keep_checkpoints", "g_filters", "g_res_blocks"):
             if getattr(self, key) < 1:
                 return f"{key}={getattr(self, key)} must be positive"
+        if self.lambda_l2 < 0 or self.lambda_perceptual < 0:
+            return (f"lambda_perceptual={self.lambda_perceptual}, lambda_l2={self.lambda_l2}: "
+                    "expected weights >= 0")
         if not 0 < self.learning_rate_decay <= 1:
             return f"learning_rate_decay={self.learning_rate_decay}: expected in (0, 1]"
         if not all(0 <= b < 1 for b in self.adam_betas):

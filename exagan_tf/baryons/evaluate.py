@@ -1,8 +1,10 @@
 """Evaluate a painting run on held-out slabs: ``python -m exagan_tf.baryons.evaluate TAG RUN``.
 
-Per redshift, on fixed independent test pairs (each test tile used once), for the network, the
-**floor** (the noise-free conditional mean of the simulator, known exactly) and a **local
-baseline** (pressure = A(z) rho^alpha(z), fitted per redshift on training pairs):
+Per redshift, on fixed independent test pairs (each test tile used once), for the network (the
+CVAE twice: ``cvae`` decodes a latent draw from the learned prior, a realisation as the original
+paints, and ``cvae_mean`` the prior mean), the **floor** (the noise-free conditional mean of the
+simulator, known exactly) and a **local baseline** (pressure = A(z) rho^alpha(z), fitted per
+redshift on training pairs):
 
 * pressure auto power spectrum and dark-matter x pressure cross spectrum (stack means, log bins)
   and their fractional errors against the truth, averaged (and the worst bin) up to half the
@@ -176,10 +178,14 @@ def evaluate(run_dir: Path, redshifts=None, weights: str = "final", n_pairs: int
              seed: int = 0) -> dict:
     """Metrics of a trained run (and of the floor and the local baseline) per redshift."""
     from exagan_tf.baryons import data as bdata
-    from exagan_tf.baryons.paint import load_painter
+    from exagan_tf.baryons.paint import Painter, load_painter
     from exagan_tf.baryons.simulate import read_maps
 
     painter = load_painter(run_dir, weights)
+    painters = {painter.kind: painter}
+    if painter.kind == "cvae":
+        painters["cvae_mean"] = Painter(painter.kind, painter.nets, painter.transform,
+                                        painter.tile, painter.data_format, latent="mean")
     import yaml
 
     cfg_values = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -195,17 +201,14 @@ def evaluate(run_dir: Path, redshifts=None, weights: str = "final", n_pairs: int
                                           train.thick["dm"].shape[1], seed + 1)
     out: dict = {"pixel_mpc_h": pixel, "tile": tile, "n_pairs": int(len(pairs)),
                  "k_half_nyquist": 0.5 * k_nyquist(pixel), "redshifts": {}}
-    name = painter.kind
     for z in zs:
         iz = test.redshift_index(float(z))
         f = bdata.pair_fields(test, iz, pairs)
         ft = bdata.pair_fields(train, train.redshift_index(float(z)), train_pairs)
         a, alpha = fit_local_baseline(ft["dm"], ft["pressure"])
-        preds = {
-            name: painter.tiles(f["dm"], float(z), seed),
-            "floor": f["pressure_mean"],
-            "local_baseline": baseline_predict(f["dm"], a, alpha),
-        }
+        preds = {name: p.tiles(f["dm"], float(z), seed) for name, p in painters.items()}
+        preds["floor"] = f["pressure_mean"]
+        preds["local_baseline"] = baseline_predict(f["dm"], a, alpha)
         ts = spectra(f["dm"], f["pressure"], pixel)
         res = {k: compare(f["dm"], f["pressure"], v, pixel, ts) for k, v in preds.items()}
         res["truth"] = {"r_dm_p": ts["r_dm_p"].tolist(), "k": ts["k"].tolist()}
@@ -216,12 +219,12 @@ def evaluate(run_dir: Path, redshifts=None, weights: str = "final", n_pairs: int
     return out
 
 
-def summary_table(metrics: dict, model: str) -> str:
+def summary_table(metrics: dict) -> str:
     """Markdown table: per redshift and predictor, auto/cross errors and r(pred, truth)."""
     lines = ["| z | predictor | auto err mean (max) | cross err mean (max) | r(pred,truth) | KS |",
              "|---|---|---|---|---|---|"]
     for z, res in metrics["redshifts"].items():
-        for name in (model, "local_baseline", "floor"):
+        for name in (k for k in res if k != "truth"):
             m = res[name]
             lines.append(
                 f"| {z} | {name} | {m['auto_err_mean']:.3f} ({m['auto_err_max']:.3f}) | "
@@ -253,10 +256,8 @@ def main(argv=None) -> int:
                         f"`python -m exagan_tf.train {args.config} {args.run}`")
     (run_dir / "analysis").mkdir(exist_ok=True)
     metrics = evaluate(run_dir, args.redshifts, args.weights, args.pairs)
-    model = next(k for k in next(iter(metrics["redshifts"].values()))
-                 if k not in ("floor", "local_baseline", "truth"))
     write_json_atomic(run_dir / "analysis" / "metrics.json", metrics, overwrite=True)
-    table = summary_table(metrics, model)
+    table = summary_table(metrics)
     write_text_atomic(run_dir / "analysis" / "summary.md", table + "\n", overwrite=True)
     print(table)
     print(f"wrote {run_dir / 'analysis'}/metrics.json, summary.md and spectra_z*.png")

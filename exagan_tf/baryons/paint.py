@@ -50,12 +50,19 @@ class Painter:
         transform: the run's :class:`Transform`.
         tile: tile side in pixels.
         data_format: the networks' data format.
+        latent: CVAE only: "sample" decodes a draw z ~ p(z | y) (a realisation, as the
+            original paints), "mean" decodes the prior mean (deterministic; its prediction-truth
+            correlation is the higher of the two when the latent carries information).
     """
 
+    LATENTS = ("sample", "mean")
+
     def __init__(self, kind: str, nets: dict, transform: Transform, tile: int,
-                 data_format: str = "channels_last"):
+                 data_format: str = "channels_last", latent: str = "sample"):
+        if latent not in self.LATENTS:
+            raise UserError(f"latent {latent!r}: expected one of {self.LATENTS}")
         self.kind, self.nets, self.transform = kind, nets, transform
-        self.tile, self.data_format = int(tile), data_format
+        self.tile, self.data_format, self.latent = int(tile), data_format, latent
 
     def _check_tiles(self, dm: np.ndarray) -> np.ndarray:
         dm = check_dm(dm, "dark-matter tiles")
@@ -82,7 +89,7 @@ class Painter:
             else:
                 mean, logvar = self.nets["prior"](c, training=False)
                 eps = rng.standard_normal(tuple(mean.shape)).astype(np.float32)
-                zl = mean + tf.exp(0.5 * logvar) * eps
+                zl = mean + tf.exp(0.5 * logvar) * eps if self.latent == "sample" else mean
                 p = self.nets["decoder"]([zl, c], training=False)
             p = np.asarray(p, dtype=np.float64)
             out.append(p[..., 0] if self.data_format == "channels_last" else p[:, 0])
@@ -153,12 +160,13 @@ def paint_map(paint_tiles: Callable[[np.ndarray], np.ndarray], dm_map: np.ndarra
 # ------------------------------------------------------------------------------ from a run
 
 
-def load_painter(run_dir: str | Path, weights: str = "final") -> Painter:
+def load_painter(run_dir: str | Path, weights: str = "final", latent: str = "sample") -> Painter:
     """Rebuild the painter of a trained run directory (config.yaml, models/).
 
     Args:
         run_dir: ``expts/<TAG>/run<N>``.
         weights: "final" or a best-model key (e.g. "pk_auto_err") kept during training.
+        latent: the CVAE's latent, "sample" or "mean" (see :class:`Painter`).
     """
     import yaml
 
@@ -186,7 +194,7 @@ def load_painter(run_dir: str | Path, weights: str = "final") -> Painter:
         if not path.exists():
             raise UserError(f"{path}: missing; train the run to the end (or choose --weights)")
         net.load_weights(path)
-    return Painter(cfg.model, nets, transform, cfg.tile_size, data_format)
+    return Painter(cfg.model, nets, transform, cfg.tile_size, data_format, latent)
 
 
 def _read_map(path: Path, key: str | None) -> np.ndarray:
@@ -219,6 +227,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="output pressure map (.npy)")
     p.add_argument("--overlap", type=int, default=None, help="tile overlap (default tile/2)")
     p.add_argument("--seed", type=int, default=0, help="latent draws of the CVAE")
+    p.add_argument("--latent", choices=Painter.LATENTS, default="sample",
+                   help="CVAE: decode a latent draw (sample) or the prior mean (mean)")
     p.add_argument("--weights", default="final", help="final or a best-model key")
     args = p.parse_args(argv)
     out = Path(args.out)
@@ -227,7 +237,7 @@ def main(argv=None) -> int:
     if out.suffix != ".npy":
         raise UserError(f"{out}: expected a .npy output path")
     dm = check_dm(_read_map(Path(args.dm), args.key))
-    painter = load_painter(args.run_dir, args.weights)
+    painter = load_painter(args.run_dir, args.weights, args.latent)
     painter.transform.check_redshift(args.z)
     pressure = painter.paint_map(dm, args.z, args.overlap, args.seed)
     from exagan_tf.fileio import atomic_path

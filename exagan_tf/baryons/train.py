@@ -60,7 +60,8 @@ def build_networks(cfg, data_format: str) -> dict:
 
     return {"generator": cgan.build_generator(cfg.tile_size, data_format,
                                               cfg.spectral_norm_generator,
-                                              cfg.g_last_batchnorm),
+                                              cfg.g_last_batchnorm, cfg.g_filters,
+                                              cfg.g_res_blocks),
             "discriminator": cgan.build_discriminator(cfg.tile_size, data_format,
                                                       cfg.spectral_norm_discriminator,
                                                       cfg.d_sigmoid)}
@@ -79,6 +80,7 @@ def build_model(cfg, nets: dict):
         model.compile(keras.optimizers.Adam(cfg.schedule()[0][2], epsilon=1e-8),
                       jit_compile=cfg.jit_compile)
         return model
+    from exagan_tf.baryons.cgan import pixel_l2_loss
     from exagan_tf.core.cgan import ConditionalGAN
 
     def adam():
@@ -89,6 +91,8 @@ def build_model(cfg, nets: dict):
 
     model = ConditionalGAN(nets["generator"], nets["discriminator"],
                            l1_weight=cfg.lambda_perceptual, d_from_logits=not cfg.d_sigmoid,
+                           extra_loss=pixel_l2_loss if cfg.lambda_l2 else None,
+                           extra_weight=cfg.lambda_l2,
                            seed=cfg.seed, name="cgan")
     model.compile(d_optimizer=adam(), g_optimizer=adam(), jit_compile=cfg.jit_compile)
     return model
@@ -204,7 +208,8 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     pixel = float(read_maps(cfg.datadir, "test")["attrs"]["pixel_mpc_h"])
     z_idx = check_redshift_option(cfg, train_tiles.redshifts)
     train_z = [float(train_tiles.redshifts[i]) for i in z_idx]
-    transform = Transform.from_stats(read_stats(cfg.datadir), cfg.model, train_z)
+    transform = Transform.from_stats(read_stats(cfg.datadir), cfg.model, train_z,
+                                     cfg.transform_shift)
     mon_iz = [test_tiles.redshift_index(z) for z in cfg.monitor_redshifts]
     for z in cfg.monitor_redshifts:
         transform.check_redshift(z)

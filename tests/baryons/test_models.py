@@ -133,3 +133,38 @@ def test_cgan_trains_a_few_steps(sigmoid):
     assert h["g_loss"] == pytest.approx(h["g_adv_loss"] + 2.5 * h["g_l1_loss"], rel=1e-4)
     pred = model.predict_in_batches(cond)
     assert pred.shape == (2, 32, 32, 1) and np.all(np.abs(pred) <= 1)
+
+
+def test_cgan_generator_width_and_depth_options():
+    narrow = cgan.build_generator(32, filters=8, res_blocks=2)
+    assert len(_layers(narrow, keras.layers.Add)) == 2
+    assert [narrow.get_layer(n).filters for n in ("g_in", "g_down0", "g_down1", "g_up0",
+                                                   "g_up1")] == [8, 16, 32, 16, 8]
+    # by hand: g_in 9*9*2*8; downs (3*3*8*16 + 16) + (3*3*16*32 + 32); 2 blocks of two 3*3*32*32
+    # convs; ups (3*3*32*16 + 16) + (3*3*16*8 + 8); g_out 9*9*8 + 1; batch norm 2 per channel
+    # (the one before the tanh included)
+    convs = (1296 + 1168 + 4640 + 4 * 9216 + 4624 + 1160 + 649)
+    bn = 2 * (8 + 16 + 32 + 4 * 32 + 16 + 8 + 1)
+    assert _n_params(narrow) == convs + bn
+    assert _n_params(cgan.build_generator(32)) > 20 * _n_params(narrow)
+
+
+def test_pixel_l2_loss_value_and_the_generator_loss_it_enters():
+    import tensorflow as tf
+
+    y = np.zeros((2, 4, 4, 1), "float32")
+    y_pred = np.full((2, 4, 4, 1), 0.5, "float32")
+    y_pred[0, 0, 0, 0] = 2.5
+    expected = (31 * 0.25 + 6.25) / 32
+    assert float(cgan.pixel_l2_loss(None, y, y_pred)) == pytest.approx(expected)
+    keras.utils.set_random_seed(3)
+    model = cgan.build_cgan(32, l2_weight=40.0, g_filters=8, g_res_blocks=1)
+    model.compile(d_optimizer=keras.optimizers.Adam(1e-4, beta_1=0.5),
+                  g_optimizer=keras.optimizers.Adam(1e-4, beta_1=0.5))
+    cond, target = _batch(np.random.default_rng(1))
+    hist = model.fit(tf.data.Dataset.from_tensors((cond, target - 0.5)).repeat(), epochs=1,
+                     steps_per_epoch=1, verbose=0)
+    h = {k: v[-1] for k, v in hist.history.items()}
+    assert h["g_extra_loss"] > 0
+    assert h["g_loss"] == pytest.approx(h["g_adv_loss"] + 2.5 * h["g_l1_loss"]
+                                        + 40.0 * h["g_extra_loss"], rel=1e-4)

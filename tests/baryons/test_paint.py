@@ -73,3 +73,32 @@ def test_bad_input_gives_clear_errors():
         paint.paint_map(_painter, np.ones((16, 40)), 32)
     with pytest.raises(UserError, match="overlap"):
         paint.paint_map(_painter, np.ones((64, 64)), 32, overlap=32)
+
+
+def test_cvae_latent_mean_decodes_the_prior_mean_and_sample_draws_around_it():
+    import keras
+    import tensorflow as tf
+
+
+    class Prior(keras.Model):  # mean 0.5 whatever the condition, log-variance 0
+        def call(self, y, training=False):
+            m = tf.ones_like(y[:, :1, :1, :1]) * 0.5
+            return m, tf.zeros_like(m)
+
+    class Decoder(keras.Model):  # output = latent everywhere (a constant tile)
+        def call(self, inputs, training=False):
+            z, y = inputs
+            return tf.ones_like(y[..., :1]) * z
+
+    nets = {"prior": Prior(), "decoder": Decoder()}
+    t = _transform()
+    dm = np.ones((3, 32, 32))
+    mean = paint.Painter("cvae", nets, t, 32, latent="mean")
+    sample = paint.Painter("cvae", nets, t, 32)
+    np.testing.assert_allclose(mean.transformed(dm, 1.0, seed=0), 0.5)
+    np.testing.assert_allclose(mean.transformed(dm, 1.0, seed=1), 0.5)
+    draws = sample.transformed(dm, 1.0, seed=0)[:, 0, 0]
+    eps = np.random.default_rng(0).standard_normal((3, 1, 1, 1))[:, 0, 0, 0]
+    np.testing.assert_allclose(draws, 0.5 + eps, rtol=1e-6)
+    with pytest.raises(UserError, match="latent 'median'"):
+        paint.Painter("cvae", nets, t, 32, latent="median")

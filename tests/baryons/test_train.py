@@ -56,6 +56,7 @@ def test_train_resume_paint_evaluate(tiny_config, tag, capsys):
     metrics = json.loads((run / "analysis" / "metrics.json").read_text())
     res = metrics["redshifts"]["0"]
     assert set(res) >= {tag[:4], "floor", "local_baseline", "truth"}
+    assert ("cvae_mean" in res) == (tag == "cvae_test")  # the CVAE: a sample and the mean
     assert res["floor"]["r_pred_truth_mean"] > res["local_baseline"]["r_pred_truth_mean"] - 0.2
     capsys.readouterr()
 

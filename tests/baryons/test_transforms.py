@@ -65,3 +65,17 @@ def test_parameters_round_trip_as_plain_json():
     assert again == t
     with pytest.raises(UserError, match="positive"):
         Transform((0.0, 1.0), (1.0, -1.0), (1.0, 1.0))
+
+
+def test_shift_override_moves_both_fields_and_inverts():
+    t = Transform.from_stats(STATS, "cgan", shift=-0.5)
+    c = Transform.from_stats(STATS, "cvae")
+    x = np.array([[0.0, 0.1, 2.0]])
+    assert t.shift == -0.5 and t.z_offset == -1.0  # the redshift channel keeps z - 1
+    np.testing.assert_allclose(t.forward_pressure(x, 1.0), c.forward_pressure(x, 1.0) - 0.5)
+    np.testing.assert_allclose(t.forward_dm(x, 1.0), c.forward_dm(x, 1.0) - 0.5)
+    np.testing.assert_allclose(t.inverse_pressure(t.forward_pressure(x, 1.0), 1.0), x,
+                               atol=1e-15)
+    assert Transform.from_stats(STATS, "cvae", shift=None).shift == 0.0
+    with pytest.raises(UserError, match="finite"):
+        Transform.from_stats(STATS, "cvae", shift=float("inf"))
