@@ -65,10 +65,10 @@ with the non-linear density, so they change the potential between redshifts diff
 Newtonian evolution, while the linear potential, which dominates the variance of every slice and
 differs from seed to seed, is the same in both classes. The input that exposes this is the
 potential at several redshifts as channels (``--input redshifts``, by default the originals'
-outputs z = 20, 15, 10, 5, 1, 0): at A_s x 1e6 RACOON reaches 0.997, PENGUIN 0.979 and a
+outputs z = 20, 15, 10, 5, 1, 0): at A_s x 1e6 RACOON reaches 0.999, PENGUIN 0.996 and a
 P(k)-only logistic regression 0.978; at the fiducial A_s all three stay at 0.50. phi(z=1) alone
 leaves each slice its cosmic variance (A_s x 1e6: RACOON 0.81, P(k) 0.73, though the mean over a
-cube's 96 slices separates the cubes, AUC 0.97-1.00); the growth-normalised difference reaches
+cube's 96 slices separates the cubes, AUC 0.98-1.00); the growth-normalised difference reaches
 RACOON 0.89, P(k) 0.86 at A_s x 1e6 and 0.50 at the fiducial A_s.
 
 Growth normalisation (the original's final input): D_phi(z) = D(z) (1 + z), with D the linear
