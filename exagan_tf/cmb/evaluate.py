@@ -40,6 +40,17 @@ from exagan_tf.errors import UserError, cli_errors
 
 #: multipole edges of the table bands (clipped to the maps' fundamental and Nyquist)
 TABLE_EDGES = (0, 500, 1000, 1500, 2000, 3000, 4000)
+#: a band whose truth power is below this fraction of the channel's strongest band holds no
+#: signal of that channel (the primordial B of CAMB's tensor spectrum ends near ell 1400, so
+#: B's high bands hold round-off); tables and the training monitor leave such bands out
+SIGNAL_FLOOR = 1e-4
+
+
+def signal_bands(cl_truth) -> np.ndarray:
+    """Which bands of a channel hold signal: truth power >= :data:`SIGNAL_FLOOR` x the
+    strongest band's."""
+    cl = np.asarray(cl_truth, dtype=np.float64)
+    return cl >= SIGNAL_FLOOR * np.max(cl)
 CHANNEL_NAMES = {"e": "E", "k": "kappa", "b": "B", "q": "Q", "u": "U", "E": "E (analytic)",
                  "B": "B (analytic)"}
 
@@ -62,13 +73,15 @@ def _spectra_setup(data) -> tuple[np.ndarray | None, float]:
 
 def monitor_statistics(pred: np.ndarray, truth: np.ndarray, channels: str, pixel_rad: float,
                        edges, window, norm: float) -> dict:
-    """Scalars for the training monitor: per channel the band-mean residual ratio and r, and
-    ``residual_ratio``, their mean over channels (lower is better; used to keep the best G)."""
+    """Scalars for the training monitor: per channel the residual ratio and r averaged over the
+    bands that hold signal (:func:`signal_bands`), and ``residual_ratio``, their mean over
+    channels (lower is better; used to keep the best G)."""
     out = {}
     for i, c in enumerate(channels):
         m = sp.prediction_metrics(pred[..., i], truth[..., i], pixel_rad, edges, window, norm)
-        out[f"{c}_residual_ratio"] = float(np.mean(m["residual_ratio"]))
-        out[f"{c}_r"] = float(np.mean(m["r"]))
+        keep = signal_bands(m["cl_truth"])
+        out[f"{c}_residual_ratio"] = float(np.mean(m["residual_ratio"][keep]))
+        out[f"{c}_r"] = float(np.mean(m["r"][keep]))
     out["residual_ratio"] = float(np.mean([out[f"{c}_residual_ratio"] for c in channels]))
     return out
 
@@ -112,8 +125,10 @@ def evaluate_arrays(data, pred_physical: np.ndarray, edges=None) -> dict:
             "model": _as_lists(sp.prediction_metrics(pred_physical[..., i], truth,
                                                      data.pixel_rad, edges, window, norm)),
             "baseline": None,
+            "signal": None,
             "baseline_name": None,
         }
+        entry["signal"] = signal_bands(entry["model"]["cl_truth"]).tolist()
         base = baseline(data, c)
         if base is not None:
             entry["baseline_name"] = base[0]
@@ -231,8 +246,12 @@ def format_table(metrics: dict) -> str:
         lines.append(f"channel {c} ({CHANNEL_NAMES.get(c, c)}): "
                      f"network vs {m['baseline_name'] or 'no baseline'}")
         lines.append("  ell band       r(net)  r(base)  resid(net)  resid(base)")
+        signal = signal_bands(m["model"]["cl_truth"])
         for b in range(len(edges) - 1):
             base = m["baseline"]
+            if not signal[b]:
+                lines.append(f"  {edges[b]:5.0f}-{edges[b + 1]:5.0f}  no signal of this channel")
+                continue
             lines.append(
                 f"  {edges[b]:5.0f}-{edges[b + 1]:5.0f}  {m['model']['r'][b]:7.3f}  "
                 f"{base['r'][b] if base else float('nan'):7.3f}  "
@@ -310,7 +329,9 @@ def evaluate_model(model_dir: str | Path) -> dict:
 
 def collect_table(output_dir: str | Path) -> str:
     """Markdown table of every ``metrics.json`` under ``output_dir``: per channel and noise level,
-    r and residual ratio per multipole band for each network and the baseline."""
+    for each network and the baseline the residual ratio and r per multipole band (bands that
+    hold signal of the channel), and each network's change of residual ratio against the
+    baseline in percent (negative: the network does better)."""
     files = sorted(Path(output_dir).glob("*/metrics.json"))
     if not files:
         raise UserError(f"{output_dir}: no model folders with metrics.json")
@@ -319,22 +340,33 @@ def collect_table(output_dir: str | Path) -> str:
         m = json.loads(f.read_text())
         for c, entry in m["channels"].items():
             key = (c, float(m["noise"]))
-            group = rows.setdefault(key, {"edges": entry["ell_edges"], "lines": {}})
+            group = rows.setdefault(key, {"edges": entry["ell_edges"], "lines": {},
+                                          "signal": signal_bands(entry["model"]["cl_truth"]),
+                                          "baseline": None})
             name = f"{m['architecture']} ({m['inputs']}, {f.parent.name})"
             group["lines"][name] = entry["model"]
             if entry["baseline"] is not None:
-                group["lines"][f"baseline: {entry['baseline_name']}"] = entry["baseline"]
+                group["baseline"] = (f"baseline: {entry['baseline_name']}", entry["baseline"])
     out = []
     for (c, noise), group in sorted(rows.items()):
-        edges = group["edges"]
-        bands = [f"{edges[i]:.0f}-{edges[i + 1]:.0f}" for i in range(len(edges) - 1)]
-        out.append(f"\n### {CHANNEL_NAMES.get(c, c)} ({c}), noise {noise:g} uK-arcmin\n")
-        out.append("| model | " + " | ".join(f"r {b}" for b in bands) + " | "
-                   + " | ".join(f"resid {b}" for b in bands) + " |")
-        out.append("|---" * (1 + 2 * len(bands)) + "|")
-        for name, v in group["lines"].items():
-            out.append(f"| {name} | " + " | ".join(f"{x:.3f}" for x in v["r"]) + " | "
-                       + " | ".join(f"{x:.3f}" for x in v["residual_ratio"]) + " |")
+        edges, keep = group["edges"], np.flatnonzero(group["signal"])
+        out.append(f"\n### {CHANNEL_NAMES.get(c, c)} ({c}), noise {noise:g} uK-arcmin: "
+                   "residual ratio (r)\n")
+        out.append("| model | " + " | ".join(f"ell {edges[i]:.0f}-{edges[i + 1]:.0f}"
+                                             for i in keep) + " |")
+        out.append("|---" * (1 + len(keep)) + "|")
+        lines = dict(group["lines"])
+        if group["baseline"] is not None:
+            lines[group["baseline"][0]] = group["baseline"][1]
+        for name, v in lines.items():
+            out.append(f"| {name} | " + " | ".join(
+                f"{v['residual_ratio'][i]:.3f} ({v['r'][i]:.3f})" for i in keep) + " |")
+        if group["baseline"] is not None:
+            base = np.asarray(group["baseline"][1]["residual_ratio"])
+            for name, v in group["lines"].items():
+                change = 100.0 * (np.asarray(v["residual_ratio"]) / base - 1.0)
+                out.append(f"| change vs baseline: {name.split(', ')[-1].rstrip(')')} | "
+                           + " | ".join(f"{change[i]:+.0f}%" for i in keep) + " |")
     return "\n".join(out)
 
 

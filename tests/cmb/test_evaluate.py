@@ -37,3 +37,36 @@ def test_budget_refuses_a_file_the_simulator_did_not_make(tiny_data_dir, tmp_pat
         f.attrs["seed"] = 6
     with pytest.raises(UserError, match="is not what this simulator makes"):
         evaluate.baseline_budget(tmp_path, validation_split=0.25)
+
+
+def test_signal_bands():
+    assert evaluate.signal_bands([4e-7, 2e-9, 2e-11, 5e-15]).tolist() == [True, True, False,
+                                                                          False]
+    assert evaluate.signal_bands([1.0, 1e-4]).tolist() == [True, True]
+
+
+def _metrics(folder, arch, inputs, noise, channel, resid, base_resid, cl_truth):
+    import json
+
+    def part(values):
+        return {"residual_ratio": values, "r": [0.5] * len(values), "cl_truth": cl_truth}
+
+    folder.mkdir(parents=True)
+    entry = {"ell_edges": [72, 500, 1000, 1500], "model": part(resid),
+             "baseline": part(base_resid), "baseline_name": "analytic B from lensed q, u"}
+    (folder / "metrics.json").write_text(json.dumps({
+        "architecture": arch, "inputs": inputs, "noise": noise, "channels": {channel: entry}}))
+
+
+def test_table_gives_the_change_against_the_baseline_in_bands_with_signal(tmp_path):
+    cl = [1e-6, 1e-8, 1e-14]  # the last band holds no signal
+    _metrics(tmp_path / "pix2pix_quek-b_noise0", "pix2pix", "quek", 0.0, "b",
+             [1.0, 0.5, 300.0], [88.0, 2.0, 7e7], cl)
+    _metrics(tmp_path / "astroencoder_quEB-b_noise0", "astroencoder", "quEB", 0.0, "b",
+             [44.0, 2.5, 1.0], [88.0, 2.0, 7e7], cl)
+    table = evaluate.collect_table(tmp_path)
+    assert "| ell 72-500 | ell 500-1000 |\n" in table and "1000-1500" not in table
+    assert "| pix2pix (quek, pix2pix_quek-b_noise0) | 1.000 (0.500) | 0.500 (0.500) |" in table
+    assert "| change vs baseline: pix2pix_quek-b_noise0 | -99% | -75% |" in table
+    assert "| change vs baseline: astroencoder_quEB-b_noise0 | -50% | +25% |" in table
+    assert table.count("| baseline: analytic B from lensed q, u |") == 1
