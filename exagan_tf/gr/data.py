@@ -107,8 +107,11 @@ def _stored_seeds(f, path: Path) -> tuple[int, ...]:
     if not hasattr(f["seeds"], "dtype"):
         raise UserError(f"{path}: 'seeds' is a group; expected a dataset of integer seeds")
     raw = np.asarray(f["seeds"][()])
-    ok = raw.ndim == 1 and raw.dtype.kind in "iuf" and np.all(np.isfinite(raw.astype(float)))
-    if not ok or not np.all(raw == np.round(raw)):
+    numeric = raw.dtype.kind in "iuf"
+    if numeric and not np.all(np.isfinite(raw.astype(float))):
+        raise UserError(f"{path}: dataset 'seeds' holds NaN or infinite values "
+                        f"({raw.ravel()[:4].tolist()}); expected a list of integer seeds")
+    if raw.ndim != 1 or not numeric or not np.all(raw == np.round(raw)):
         raise UserError(f"{path}: dataset 'seeds' is {raw.dtype} of shape {raw.shape}; "
                         "expected a list of integer seeds")
     return tuple(int(s) for s in raw)
