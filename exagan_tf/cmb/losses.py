@@ -54,6 +54,26 @@ class SpectraLoss:
         return tf.reduce_mean(tf.square(diff))
 
 
+def squared_error(x, y, y_pred) -> tf.Tensor:
+    """``mean((y_pred - y)^2)`` over the batch (the UResNet loss of DeepCMB), as an extra loss
+    ``f(x, y, y_pred)`` of :class:`exagan_tf.core.cgan.ConditionalGAN`."""
+    return tf.reduce_mean(tf.square(tf.cast(y_pred, tf.float32) - tf.cast(y, tf.float32)))
+
+
+class WeightedSum:
+    """``sum_i w_i f_i(x, y, y_pred)``: several extra generator losses as one (terms of weight 0
+    are not computed)."""
+
+    def __init__(self, terms):
+        self.terms = [(float(w), f) for w, f in terms if w > 0]
+
+    def __call__(self, x, y, y_pred) -> tf.Tensor:
+        total = tf.constant(0.0)
+        for w, f in self.terms:
+            total = total + w * tf.cast(f(x, y, y_pred), tf.float32)
+        return total
+
+
 def spectra_loss_value(y: np.ndarray, y_pred: np.ndarray, nbins: int = 16) -> float:
     """NumPy convenience: the :class:`SpectraLoss` of two ``(n, N, N, C)`` arrays."""
     loss = SpectraLoss(y.shape[1], nbins)

@@ -82,9 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--analytic-skip", action="store_true",
                    help="add the analytic E (B) input to the e (b) output, so the network "
                         "learns the correction to the E,B approximation (needs E or B in -i)")
+    g.add_argument("--loss", default="l1", choices=("l1", "mse"),
+                   help="reconstruction term of G's loss, weighted by --lambda: l1 (the "
+                        "original's) or mse (DeepCMB's) (l1)")
     g.add_argument("--kappa-stage", action="store_true",
                    help="a first network predicts kappa, a second the other outputs from the "
                         "inputs and that kappa, trained together (needs k and another output)")
+    g.add_argument("--precision", default="float32",
+                   choices=("float32", "mixed_float16", "mixed_bfloat16", "auto"),
+                   help="Keras dtype policy: mixed_float16 (GPU), mixed_bfloat16 (CPUs with "
+                        "bf16), auto (mixed_float16 on a GPU); outputs and losses stay float32 "
+                        "(float32)")
+    g.add_argument("--jit-compile", action="store_true", help="XLA-compile the train step")
     g.add_argument("--experiment", default=None,
                    help="FILE:TAG: take flag values from a tag of an experiments YAML")
     return p
@@ -291,8 +300,9 @@ def build_models(args: argparse.Namespace, npix: int, strategy=None, scales: dic
 
     from exagan_tf.cmb.discriminators import patchgan_discriminator
     from exagan_tf.cmb.generators import build_generator, kappa_stage_generator
-    from exagan_tf.cmb.losses import SpectraLoss
+    from exagan_tf.cmb.losses import SpectraLoss, WeightedSum, squared_error
     from exagan_tf.core.cgan import ConditionalGAN
+    from exagan_tf.precision import float32_outputs, loss_scaled
 
     keras.utils.set_random_seed(args.seed)
     cin, cout = len(args.inputs), len(args.outputs)
@@ -310,27 +320,34 @@ def build_models(args: argparse.Namespace, npix: int, strategy=None, scales: dic
         input_skips=analytic_skips(args.inputs, args.outputs, scales) if args.analytic_skip
         else (),
     )
+    gen = float32_outputs(gen)  # float32 maps and logits under a mixed-precision policy
     disc = None
     if not args.no_adversarial:
-        disc = patchgan_discriminator(
+        disc = float32_outputs(patchgan_discriminator(
             npix, cin, cout, filters=args.filters,
             use_bias=not args.no_discriminator_use_bias,
             dropout=args.discriminator_dropout_ratio,
-        )
+        ))
+    extra = SpectraLoss(npix) if args.spectra_weight > 0 else None
+    l1_weight, extra_weight = args.lambda_, args.spectra_weight
+    if args.loss == "mse":  # the squared error joins the extra losses; the L1 term is dropped
+        extra = WeightedSum([(args.lambda_, squared_error), (args.spectra_weight, extra)])
+        l1_weight, extra_weight = 0.0, 1.0
     gan = ConditionalGAN(
         gen, disc,
-        l1_weight=args.lambda_,
+        l1_weight=l1_weight,
         adversarial=not args.no_adversarial,
         d_interval=args.discriminator_interval,
-        extra_loss=SpectraLoss(npix) if args.spectra_weight > 0 else None,
-        extra_weight=args.spectra_weight,
+        extra_loss=extra,
+        extra_weight=extra_weight,
         seed=args.seed,
     )
 
-    def adam():
-        return keras.optimizers.Adam(args.learning_rate, beta_1=0.5)
+    def adam():  # mixed_float16: loss scaling
+        return loss_scaled(keras.optimizers.Adam(args.learning_rate, beta_1=0.5))
 
-    gan.compile(d_optimizer=adam() if disc is not None else None, g_optimizer=adam())
+    gan.compile(d_optimizer=adam() if disc is not None else None, g_optimizer=adam(),
+                jit_compile=args.jit_compile)
     return gen, disc, gan
 
 
@@ -363,6 +380,9 @@ def train(args: argparse.Namespace, argv: list[str]) -> int:
                         f"--batch-size {args.batch_size}")
     strategy = select_gpus(args.gpus, args.multiworker)
     from exagan_tf import distribute
+    from exagan_tf.precision import apply_precision
+
+    policy = apply_precision(args.precision)  # before any layer is built
 
     run = distribute.open_run(  # multi-worker: only the chief writes the model folder
         lambda: open_model_dir(args, argv), Path(args.output_dir) / model_dir_name(args), strategy
@@ -391,6 +411,7 @@ def train(args: argparse.Namespace, argv: list[str]) -> int:
     start_epoch = int(gan.step.numpy()) // steps_per_epoch
     runs.write_meta(run, {
         "n_train": n_train, "n_val": len(data.x_val), "npix": npix, "ndeg": data.ndeg,
+        "precision": policy,
         "scales": {c: data.scales[c] for c in args.inputs + args.outputs},
         "replicas": strategy.num_replicas_in_sync, "strategy": type(strategy).__name__,
         "workers": distribute.num_workers(strategy),

@@ -166,3 +166,22 @@ def test_kappa_stage_needs_kappa_and_another_output(outputs, capsys):
         main(["-i", "qu", "-o", outputs, "--kappa-stage"])
     assert exc.value.code == 2
     assert "--kappa-stage: -o" in capsys.readouterr().err
+
+
+def test_mse_loss_replaces_l1_and_keeps_the_spectral_term():
+    import tensorflow as tf
+
+    from exagan_tf.cmb.losses import WeightedSum
+
+    _, _, gan = models("--loss", "mse", "--lambda", "10", "--spectra-weight", "2")
+    assert gan.l1_weight == 0.0 and gan.extra_weight == 1.0
+    assert isinstance(gan.extra_loss, WeightedSum)
+    y = tf.zeros((2, 16, 16, 1))
+    p = tf.fill((2, 16, 16, 1), 3.0)
+    spectra = SpectraLoss(16)(None, y + 1.0, p)
+    assert np.isclose(float(gan.extra_loss(None, y + 1.0, p)), 10 * 4.0 + 2 * float(spectra),
+                      rtol=1e-5)
+    _, _, gan = models("--loss", "mse", "--lambda", "10")
+    assert np.isclose(float(gan.extra_loss(None, y, p)), 90.0)
+    _, _, gan = models()
+    assert gan.l1_weight == 100.0 and gan.extra_loss is None
