@@ -26,6 +26,10 @@ def test_original_hyperparameters():
     assert (cgan.learning_rate, cgan.adam_betas, cgan.batch_size) == (5e-5, (0.5, 0.999), 6)
     assert (cgan.learning_rate_decay, cgan.lr_decay_iterations) == (0.85, 1568)
     assert cgan.lambda_perceptual == 2.5 and cgan.tile_size == 512
+    # the demo-only departures stay off in the original tags
+    assert (cgan.lambda_l2, cgan.g_filters, cgan.g_res_blocks, cgan.g_last_batchnorm) == (
+        0.0, 32, 9, True)
+    assert load_baryons("cgan").transform_shift is load_baryons("cvae").transform_shift is None
     cvae = load_baryons("cvae")
     stages = cvae.schedule()
     assert [s[1] for s in stages][:6] == [4, 8, 12, 16, 20, 24]
