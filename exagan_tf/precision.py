@@ -114,6 +114,15 @@ def check_float32_outputs(model: keras.Model) -> None:
                         "the output layers dtype='float32' (or use float32_outputs)")
 
 
+def loss_scaled(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """``optimizer`` wrapped in ``keras.optimizers.LossScaleOptimizer`` when the global policy
+    is ``mixed_float16`` (float16's narrow exponent range needs dynamic loss scaling); the
+    optimizer itself under float32 or mixed_bfloat16. Call after :func:`apply_precision`."""
+    if keras.mixed_precision.global_policy().name == "mixed_float16":
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
 def float32_outputs(model: keras.Model) -> keras.Model:
     """``model`` with a float32 linear ``Activation`` after every output that is not float32
     (Keras' recipe for mixed precision heads; a built-in layer, so safe_mode loads it).

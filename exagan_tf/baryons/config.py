@@ -27,9 +27,10 @@ class BaryonConfig:
     original, the checkpoint period here), train_redshifts (None = all in the data; the
     held-out run leaves 0.25 out), augment (random symmetries of the square per tile), n_eval
     (test pairs per monitored redshift), monitor_redshifts, datafmt, distribute, seed,
-    keep_checkpoints, best_after, jit_compile, print_batch; transform_shift (added to both
+    keep_checkpoints, best_after, jit_compile (XLA), print_batch; transform_shift (added to both
     transformed fields instead of the original's 0 (CVAE) or -1 (CGAN); None keeps the
-    original).
+    original); precision (Keras dtype policy, see :mod:`exagan_tf.precision`; the networks'
+    outputs and every loss stay float32; float32 = the original).
 
     CVAE: stages (list of [pseudo_epochs, batch_size, learning_rate], run in order: the
     original's batch 4 -> 24 at 1e-3, then 1e-4 .. 1e-6), beta_KL.
@@ -78,6 +79,7 @@ class BaryonConfig:
     best_after: int = 0
     jit_compile: bool = False
     print_batch: int = 50
+    precision: typing.Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"] = "float32"
 
     def validate(self) -> str | None:
         """One-line problem description, or None."""

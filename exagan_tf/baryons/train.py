@@ -49,7 +49,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def build_networks(cfg, data_format: str) -> dict:
     """The config's networks by name (CVAE: encoder, decoder, prior; CGAN: generator,
-    discriminator)."""
+    discriminator), with float32 outputs under a mixed-precision policy."""
+    from exagan_tf.precision import float32_outputs
+
+    return {name: float32_outputs(net) for name, net in _networks(cfg, data_format).items()}
+
+
+def _networks(cfg, data_format: str) -> dict:
     if cfg.model == "cvae":
         from exagan_tf.baryons import cvae
 
@@ -71,13 +77,15 @@ def build_model(cfg, nets: dict):
     """The compiled core model (VAE or ConditionalGAN) around ``nets``."""
     import keras
 
+    from exagan_tf.precision import loss_scaled  # mixed_float16: loss scaling
+
     if cfg.model == "cvae":
         from exagan_tf.core.vae import VAE
 
         model = VAE(nets["encoder"], nets["decoder"], nets["prior"], recon_loss="gaussian",
                     kl_weight=cfg.beta_KL, seed=cfg.seed, name="cvae")
         # PyTorch Adam defaults (the original's optimiser); the stage sets the learning rate
-        model.compile(keras.optimizers.Adam(cfg.schedule()[0][2], epsilon=1e-8),
+        model.compile(loss_scaled(keras.optimizers.Adam(cfg.schedule()[0][2], epsilon=1e-8)),
                       jit_compile=cfg.jit_compile)
         return model
     from exagan_tf.baryons.cgan import pixel_l2_loss
@@ -86,8 +94,8 @@ def build_model(cfg, nets: dict):
     def adam():
         lr = keras.optimizers.schedules.ExponentialDecay(
             cfg.learning_rate, cfg.lr_decay_iterations, cfg.learning_rate_decay, staircase=True)
-        return keras.optimizers.Adam(lr, beta_1=cfg.adam_betas[0], beta_2=cfg.adam_betas[1],
-                                     epsilon=1e-8)
+        return loss_scaled(keras.optimizers.Adam(lr, beta_1=cfg.adam_betas[0],
+                                                 beta_2=cfg.adam_betas[1], epsilon=1e-8))
 
     model = ConditionalGAN(nets["generator"], nets["discriminator"],
                            l1_weight=cfg.lambda_perceptual, d_from_logits=not cfg.d_sigmoid,
@@ -222,7 +230,9 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     from exagan_tf.baryons.paint import Painter
     from exagan_tf.core import callbacks as cb
     from exagan_tf.fileio import write_json_atomic
+    from exagan_tf.precision import apply_precision
 
+    policy = apply_precision(cfg.precision)  # before any layer is built
     strategy = distribute.get_strategy(cfg.distribute)  # multiworker: before any TF op
     run = distribute.open_run(  # multi-worker: only the chief writes the run
         lambda: runs.open_run(tag, run_id, cfg, expts, ["-m", "exagan_tf.baryons.train", *argv]),
@@ -234,7 +244,8 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     data_format = meta.get("data_format") or distribute.resolve_data_format(cfg.datafmt)
     plan = period_plan(cfg, max_steps)
     runs.write_meta(run, {
-        "config_tag": tag, "data_format": data_format,
+        "config_tag": tag, "data_format": data_format, "precision": policy,
+        "jit_compile": cfg.jit_compile,
         "replicas": strategy.num_replicas_in_sync, "strategy": type(strategy).__name__,
         "workers": distribute.num_workers(strategy),
         "samples_total": counts["total"] * len(z_idx) // len(train_tiles.redshifts),

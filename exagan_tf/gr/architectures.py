@@ -14,7 +14,8 @@ The original tables (Johanmkr/MasterThesis ``ML_CNN/architectures.py``), for 256
 Each convolution is followed by batch normalisation (PyTorch defaults: eps 1e-5, momentum 0.1,
 i.e. Keras momentum 0.9) and the activation (ReLU by default; the original run controller passed
 LeakyReLU(0.2), ``activation: leaky_relu`` here). One logit out: train with binary cross-entropy
-from logits.
+from logits. The logit layer is float32 whatever the global dtype policy (under mixed precision
+the rest computes in 16 bits; the logit and the loss stay float32).
 
 Other input sizes (the table is for 256^2): the widths and the final 4^2 map are kept, and only
 the strides change, so a 32^2 or 64^2 slice on a CPU meets the same layers. The input side ``s``
@@ -155,7 +156,7 @@ def build_racoon(
     x = keras.layers.Dense(layer_param, use_bias=False, name="fc1")(x)
     x = _activation(activation)(x)
     x = keras.layers.Dropout(dropout, name="fc1_dropout")(x)
-    logit = keras.layers.Dense(1, use_bias=False, name="logit")(x)
+    logit = keras.layers.Dense(1, use_bias=False, dtype="float32", name="logit")(x)
     return keras.Model(inputs, logit, name="RACOON")
 
 
@@ -181,7 +182,7 @@ def build_penguin(
         )(x)
         x = _activation(activation)(x)
         x = keras.layers.Dropout(dropout, name=f"{name}_dropout")(x)
-    logit = keras.layers.Dense(1, name="logit")(x)
+    logit = keras.layers.Dense(1, dtype="float32", name="logit")(x)
     return keras.Model(inputs, logit, name="PENGUIN")
 
 

@@ -77,7 +77,9 @@ class DataParams:
 class TrainParams:
     """``train_params``: epochs, lr, log_dir (original); the original's fixed settings
     (Adam betas, weight_decay, test_every) and distribution, data format, seed, checkpoints,
-    batch-norm recalibration of the exported model."""
+    batch-norm recalibration of the exported model, precision (Keras dtype policy, see
+    :mod:`exagan_tf.precision`; the logit stays float32) and jit_compile (XLA; both off, as in
+    the original, by default)."""
 
     epochs: int
     lr: float
@@ -91,6 +93,8 @@ class TrainParams:
     seed: int = 0
     keep_checkpoints: int = 2
     bn_recalibration_batches: int = 0
+    precision: typing.Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"] = "float32"
+    jit_compile: bool = False
 
     def validate(self) -> str | None:
         """One-line problem, or None."""

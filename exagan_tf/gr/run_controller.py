@@ -8,11 +8,12 @@ newton_augmentation) and ``train_params`` (epochs, lr, log_dir); training uses e
 
 Run directory ``<log_dir>/<name>/`` (the original kept TensorBoard logs under ``log_dir`` and the
 model under ``models/<name...>.pt``): ``config.yaml`` (the settings it was started with),
-``command.txt`` (every start and resume), ``run.json`` (data format, strategy, versions),
-``train.log``, ``logs/`` (TensorBoard: loss, accuracy, precision, recall, AUC for training and,
-every ``test_every`` epochs, for the test seeds; the final ROC curve), ``checkpoints/`` (model,
-optimizer and epoch counter for resuming), ``models/model_epoch<E>.keras`` and
-``analysis/epoch<E>/{metrics.json, roc.png}`` from :mod:`exagan_tf.gr.evaluate`.
+``command.txt`` (every start and resume), ``run.json`` (data format, dtype policy, XLA,
+strategy, versions), ``train.log``, ``logs/`` (TensorBoard: loss, accuracy, precision, recall,
+AUC for training and, every ``test_every`` epochs, for the test seeds; the final ROC curve),
+``checkpoints/`` (model, optimizer and epoch counter for resuming),
+``models/model_epoch<E>.keras`` and ``analysis/epoch<E>/{metrics.json, roc.png}`` from
+:mod:`exagan_tf.gr.evaluate`.
 
 Resuming: the same ``name`` with the same settings continues from the last checkpoint and trains
 ``epochs`` more epochs (the original: "can be trained before as well, will just continue"); any
@@ -84,6 +85,7 @@ def build_classifier(cfg, input_shape, data_format: str):
     import keras
 
     from exagan_tf.gr.architectures import build_model
+    from exagan_tf.precision import loss_scaled
 
     m, t = cfg.model_params, cfg.train_params
     model = build_model(
@@ -93,14 +95,17 @@ def build_classifier(cfg, input_shape, data_format: str):
 
     if compat.is_multi_worker():  # Keras 3.15 fit across workers needs the workaround
         model = compat.Model(model.inputs, model.outputs, name=model.name)
-    optimizer = keras.optimizers.Adam(
-        learning_rate=t.lr,
-        beta_1=t.betas[0],
-        beta_2=t.betas[1],
-        weight_decay=t.weight_decay or None,
+    optimizer = loss_scaled(  # mixed_float16: loss scaling
+        keras.optimizers.Adam(
+            learning_rate=t.lr,
+            beta_1=t.betas[0],
+            beta_2=t.betas[1],
+            weight_decay=t.weight_decay or None,
+        )
     )
     model.compile(
         optimizer=optimizer,
+        jit_compile=t.jit_compile,
         loss=keras.losses.BinaryCrossentropy(from_logits=True),
         metrics=[
             keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy"),
@@ -172,6 +177,9 @@ def train(cfg, argv: Sequence[str], evaluate: bool = True) -> dict | None:
     import keras
     import tensorflow as tf
 
+    from exagan_tf.precision import apply_precision
+
+    policy = apply_precision(t.precision)  # before any layer is built
     strategy = distribute.get_strategy(t.distribute)  # multiworker: before any TF op
     run = distribute.open_run(  # multi-worker: only the chief writes the run
         lambda: open_named_run(cfg, argv),
@@ -191,6 +199,8 @@ def train(cfg, argv: Sequence[str], evaluate: bool = True) -> dict | None:
         run,
         {
             "data_format": data_format,
+            "precision": policy,
+            "jit_compile": t.jit_compile,
             "replicas": strategy.num_replicas_in_sync,
             "strategy": type(strategy).__name__,
             "workers": distribute.num_workers(strategy),

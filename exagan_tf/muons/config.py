@@ -11,7 +11,8 @@ optimizer_choice (``-o``, unused by the original), learning_rate (``-lr``), laye
 and dropout (the rate of the Dropout layers, fixed at 0.25 by the original; 0 leaves them out).
 
 Added (both): category, datadir, steps, bdt_test_size, fom_classifier, val_fraction, seed,
-best_after, keep_checkpoints, print_every, distribute.
+best_after, keep_checkpoints, print_every, distribute, precision (Keras dtype policy, see
+:mod:`exagan_tf.precision`; float32 = the original) and jit_compile (XLA; off by default).
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class MuonGANConfig:
     keep_checkpoints: int = 2
     print_every: int = 100
     distribute: typing.Literal["auto", "none", "mirrored", "multiworker"] = "auto"
+    precision: typing.Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"] = "float32"
+    jit_compile: bool = False
 
     def validate(self) -> str | None:
         """One-line problem, or None."""
@@ -113,6 +116,8 @@ class MuonVAEConfig:
     keep_checkpoints: int = 2
     print_every: int = 100
     distribute: typing.Literal["auto", "none", "mirrored", "multiworker"] = "auto"
+    precision: typing.Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"] = "float32"
+    jit_compile: bool = False
 
     def validate(self) -> str | None:
         """One-line problem, or None."""

@@ -25,6 +25,10 @@ that samples is not the one that was trained. Measured on the demo data (``mum_d
 3000 steps, histogram BDT on 10k vs 10k, AUC of prior samples; untrained 0.9998): dropout 0.25
 on both 0.989, encoder only 0.948, decoder only 0.881, none 0.833.
 
+Under a mixed-precision policy (``precision``) the hidden layers compute in 16 bits and the
+output layers (the generator's and decoder's muons, the discriminator's logit, the encoder's
+mean and log-variance) in float32, so every loss sees float32.
+
 Optimizers (``-o``): 0 Adam(beta_1 0.5, amsgrad) with Keras-2 ``decay=5e-6`` (inverse-time
 decay, lr / (1 + 5e-6 step)); 1 Adam(beta_1 0.5, decay 8e-8); 2 RMSprop(rho 0.9). The VAE uses
 Adam(beta_1 0.5, decay 8e-8).
@@ -65,7 +69,7 @@ def build_generator(
             h = keras.layers.Dropout(0.25, name=f"dropout_{i}")(h)
         h = keras.layers.LeakyReLU(negative_slope=0.2, name=f"leaky_{i}")(h)
         h = keras.layers.BatchNormalization(momentum=0.8, name=f"bn_{i}")(h)
-    out = keras.layers.Dense(dim, activation="tanh", name="muon")(h)
+    out = keras.layers.Dense(dim, activation="tanh", dtype="float32", name="muon")(h)
     return keras.Model(z, out, name=name)
 
 
@@ -82,7 +86,7 @@ def build_discriminator(
         h = keras.layers.LeakyReLU(negative_slope=0.2, name=f"leaky_{i}")(h)
         if i >= 1:
             h = keras.layers.Dropout(0.25, name=f"dropout_{i}")(h)
-    out = keras.layers.Dense(1, name="logit")(h)
+    out = keras.layers.Dense(1, dtype="float32", name="logit")(h)
     return keras.Model(x, out, name=name)
 
 
@@ -105,8 +109,8 @@ def build_encoder(
             h = keras.layers.Dropout(dropout, name=f"dropout_{i}")(h)
         h = keras.layers.BatchNormalization(momentum=0.8, name=f"bn_{i}")(h)
         h = keras.layers.Dense(width, activation="relu", name=f"dense_{i}")(h)
-    mean = keras.layers.Dense(latent, name="z_mean")(h)
-    logvar = keras.layers.Dense(latent, name="z_log_var")(h)
+    mean = keras.layers.Dense(latent, dtype="float32", name="z_mean")(h)
+    logvar = keras.layers.Dense(latent, dtype="float32", name="z_log_var")(h)
     return keras.Model(x, [mean, logvar], name="encoder")
 
 
@@ -124,7 +128,7 @@ def build_decoder(
         if dropout:
             h = keras.layers.Dropout(dropout, name=f"dropout_{i}")(h)
         h = keras.layers.BatchNormalization(momentum=0.8, name=f"bn_{i}")(h)
-    out = keras.layers.Dense(dim, activation="sigmoid", name="muon")(h)
+    out = keras.layers.Dense(dim, activation="sigmoid", dtype="float32", name="muon")(h)
     return keras.Model(z, out, name="decoder")
 
 

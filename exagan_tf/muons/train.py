@@ -147,6 +147,7 @@ def build_gan_model(cfg, dim: int):
     """The GAN (shared loop) with the muon generator/discriminator and optimizers."""
     from exagan_tf.core.gan import GAN
     from exagan_tf.muons import models
+    from exagan_tf.precision import loss_scaled
 
     g = models.build_generator(dim, cfg.node_factor_G, cfg.num_layersG, cfg.latent)
     d = models.build_discriminator(dim, cfg.node_factor_D, cfg.num_layersD)
@@ -159,9 +160,10 @@ def build_gan_model(cfg, dim: int):
         label_noise=cfg.label_noise,
         real_noise=cfg.real_noise,
     )
-    gan.compile(
-        models.make_optimizer(cfg.optimizer_choice, cfg.learning_rate),
-        models.make_optimizer(cfg.optimizer_choice, cfg.learning_rate),
+    gan.compile(  # mixed_float16: loss scaling
+        loss_scaled(models.make_optimizer(cfg.optimizer_choice, cfg.learning_rate)),
+        loss_scaled(models.make_optimizer(cfg.optimizer_choice, cfg.learning_rate)),
+        jit_compile=cfg.jit_compile,
     )
     return gan
 
@@ -171,11 +173,13 @@ def build_vae_model(cfg, dim: int):
     + KL, Adam(beta_1 0.5, decay 8e-8)."""
     from exagan_tf.core.vae import VAE
     from exagan_tf.muons import models
+    from exagan_tf.precision import loss_scaled
 
     enc = models.build_encoder(dim, cfg.intermediate_dimE, cfg.layersE, cfg.latent_dim, cfg.dropout)
     dec = models.build_decoder(dim, cfg.intermediate_dimD, cfg.layersD, cfg.latent_dim, cfg.dropout)
     vae = VAE(enc, dec, recon_loss="bce", recon_weight=cfg.xent_factor * dim, seed=cfg.seed)
-    vae.compile(models.make_optimizer(1, cfg.learning_rate))
+    vae.compile(loss_scaled(models.make_optimizer(1, cfg.learning_rate)),
+                jit_compile=cfg.jit_compile)
     return vae
 
 
@@ -197,7 +201,9 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
     from exagan_tf.core import callbacks as cb
     from exagan_tf.fileio import write_json_atomic
     from exagan_tf.muons import fom
+    from exagan_tf.precision import apply_precision
 
+    policy = apply_precision(cfg.precision)  # before any layer is built
     strategy = distribute.get_strategy(cfg.distribute)  # multiworker: before any TF op
     folder, rid = run_name(tag, run_id, cat.name)
     run = distribute.open_run(  # multi-worker: only the chief writes the run
@@ -214,6 +220,8 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
             "category": cat.name,
             "n_train": len(x_tr),
             "n_val": len(x_val),
+            "precision": policy,
+            "jit_compile": cfg.jit_compile,
             "replicas": strategy.num_replicas_in_sync,
             "workers": distribute.num_workers(strategy),
             "tensorflow": tf.__version__,
