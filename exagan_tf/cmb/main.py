@@ -2,9 +2,10 @@
 
 ``python -m exagan_tf.cmb.main -i qu -o e -a astroencoder ...`` with every flag of the original
 ``main.py`` (same short and long names and defaults), plus a few added for CPU-sized runs
-(``--filters``, ``--batch-size``, ``--learning-rate``, ``--max-maps``) and ``--experiment
-FILE:TAG`` to take the flags from a tag of ``experiments/cmb/experiments.yaml`` (flags given on
-the command line win).
+(``--filters``, ``--batch-size``, ``--learning-rate``, ``--max-maps``), ``--precision`` (Keras
+dtype policy, :mod:`exagan_tf.precision`; float32 by default) and ``--jit-compile`` (XLA; off by
+default), and ``--experiment FILE:TAG`` to take the flags from a tag of
+``experiments/cmb/experiments.yaml`` (flags given on the command line win).
 
 The model folder ``OUTPUT_DIR/<architecture>_<inputs>-<outputs>_noise<noise>`` holds
 ``command`` (the exact command that reproduces the run, every flag spelled out), ``config.yaml``,
