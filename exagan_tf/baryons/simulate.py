@@ -486,7 +486,8 @@ def simulate_maps(
         seed: the universe's seed (initial field and scatter fields).
         model: gas model.
         method: linear power, "eh" (Eisenstein & Hu) or "camb".
-        progress: called with a line of text after each snapshot.
+        progress: called with a line of text after each snapshot (snapshots done, elapsed
+            time and the time left for this universe).
     """
     model = model or GasModel()
     layout = slab_layout(n_sheets)
@@ -503,10 +504,10 @@ def simulate_maps(
     pix_area_cm2 = (box_size / npix / (float(phys[3]) / 100.0) * MPC) ** 2
     to_map = 1e3 / pix_area_cm2 / MPC  # keV per pixel -> eV cm^-3 Mpc
     t0 = time.perf_counter()
-    for iz, z, pos in evolve_particles(
+    for done, (iz, z, pos) in enumerate(evolve_particles(
         phys, npart, box_size, redshifts, nsteps=nsteps, seed=np.random.default_rng(seeds[-1]),
         method=method,
-    ):
+    ), start=1):
         gas = paint_particles(pos, z, phys, box_size, npart, np.random.default_rng(seeds[iz]),
                               model)
         n_haloes[iz] = gas.n_haloes
@@ -521,10 +522,11 @@ def simulate_maps(
                 maps[kind]["dm"][iz, s] = count / mean_count
                 maps[kind]["pressure"][iz, s] = energy * to_map
                 maps[kind]["pressure_mean"][iz, s] = energy_mean * to_map
-        if progress is not None:
-            progress(
-                f"z={z:.3f}: {gas.n_haloes} haloes, {time.perf_counter() - t0:.1f} s elapsed"
-            )
+        if progress is not None:  # snapshots cost about the same: time left by their count
+            elapsed = time.perf_counter() - t0
+            left = time.strftime("%H:%M:%S", time.gmtime(elapsed / done * (nz - done)))
+            progress(f"z={z:.3f} ({done}/{nz}): {gas.n_haloes} haloes, {elapsed:.1f} s elapsed, "
+                     f"left {left}")
     slabs = {kind: np.array(s, dtype=np.int64) for kind, s in layout.items()}
     return UniverseMaps(maps, slabs, n_haloes, per_slab)
 
@@ -711,8 +713,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     universes = {}
     t0 = time.perf_counter()
     for i, split in enumerate(SPLITS):
-        print(f"{split}: simulating {args.npart}^3 particles in {args.box:g} Mpc/h, "
-              f"{len(redshifts)} snapshots", flush=True)
+        print(f"{split} (universe {i + 1} of {len(SPLITS)}): simulating {args.npart}^3 "
+              f"particles in {args.box:g} Mpc/h, {len(redshifts)} snapshots", flush=True)
         universes[split] = simulate_maps(
             FIDUCIAL, npart=args.npart, box_size=args.box, npix=args.npix, n_sheets=args.sheets,
             redshifts=redshifts, nsteps=args.nsteps, seed=args.seed + i, model=model,
