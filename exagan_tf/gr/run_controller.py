@@ -247,9 +247,12 @@ def train(cfg, argv: Sequence[str], evaluate: bool = True) -> dict | None:
     test_ds = test_set.dataset(batch, shuffle=False)
     preempt = None
     if end > start:
-        from exagan_tf.core.callbacks import PreemptionGuard
+        from exagan_tf.core.callbacks import PreemptionGuard, ProgressLog
 
         callbacks = _callbacks(manager, epoch_var, log, end, start)
+        # within epochs too (an epoch of the original size is ~15k steps): ten lines per epoch
+        per_epoch = t.steps_per_epoch or -(-len(train_set) // batch)
+        progress = ProgressLog(log, max(1, per_epoch // 10), end * per_epoch, batch)
         # SIGTERM: a checkpoint at the current step (numbered by it); the epoch in progress
         # is not counted, so a resumed run repeats it from the weights saved at the signal
         preempt = PreemptionGuard(manager, log, strategy=strategy)
@@ -264,6 +267,7 @@ def train(cfg, argv: Sequence[str], evaluate: bool = True) -> dict | None:
             callbacks=[
                 *callbacks,
                 preempt,
+                progress,
                 keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False),
             ],
             verbose=0,

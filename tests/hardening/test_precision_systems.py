@@ -219,7 +219,8 @@ def test_config_defaults_are_the_originals():
 @needs_bf16
 def test_gr_run_records_the_policy(tmp_path):
     """The GR run controller end to end under mixed_bfloat16: run.json and config.yaml name the
-    policy, and the exported classifier loads under safe_mode with a float32 logit."""
+    policy, the exported classifier loads under safe_mode with a float32 logit, and the log
+    shows progress and time left within the epoch."""
     from exagan_tf.gr import run_controller
     from exagan_tf.gr.simulate import PairOptions, write_dataset
 
@@ -241,3 +242,6 @@ def test_gr_run_records_the_policy(tmp_path):
         model = load_model_safe(run / "models" / "model_epoch1.keras")
         precision.check_float32_outputs(model)
         assert model.get_layer("logit").dtype_policy.name == "float32"
+        # progress within the epoch: step, speed and time left (ten lines per epoch at most)
+        log = (run / "train.log").read_text()
+        assert "step 1/2 " in log and "step 2/2 " in log and "| left 00:00:" in log, log
