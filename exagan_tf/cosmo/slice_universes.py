@@ -687,9 +687,8 @@ def slice_universes(
 
     results: list[dict] = []
     failure: UserError | None = None
-    bar = tqdm(
-        total=len(tasks), unit="universe", desc="slicing", disable=None if progress else True
-    )
+    # shown also when stderr is not a terminal (a batch job's log), like the other commands
+    bar = tqdm(total=len(tasks), unit="universe", desc="slicing", disable=not progress)
     try:
         if workers == 1 or len(tasks) <= 1:
             for task in tasks:
