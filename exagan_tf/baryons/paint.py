@@ -29,6 +29,8 @@ from exagan_tf.errors import UserError, cli_errors
 
 def check_dm(dm: np.ndarray, name: str = "dark-matter map") -> np.ndarray:
     """Finite, non-negative, 2-D (or a stack of 2-D) maps as float64; UserError otherwise."""
+    if np.asarray(dm).dtype.kind not in "iuf":
+        raise UserError(f"{name}: values of type {np.asarray(dm).dtype}; expected numbers")
     dm = np.asarray(dm, dtype=np.float64)
     if dm.ndim not in (2, 3):
         raise UserError(f"{name}: shape {dm.shape}; expected (H, W) or (n, H, W)")
@@ -181,7 +183,11 @@ def load_painter(run_dir: str | Path, weights: str = "final", latent: str = "sam
     tf_file = run_dir / "models" / "transform.json"
     if not tf_file.exists():
         raise UserError(f"{tf_file}: missing; train the run first")
-    transform = Transform.from_dict(json.loads(tf_file.read_text()))
+    try:
+        transform = Transform.from_dict(json.loads(tf_file.read_text()))
+    except (ValueError, KeyError, TypeError, UserError) as err:  # JSONDecodeError: ValueError
+        what = f"no key {err}" if isinstance(err, KeyError) else str(err).splitlines()[0]
+        raise UserError(f"{tf_file}: not a transform of this suite ({what})") from None
     meta = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() \
         else {}
     data_format = meta.get("data_format", "channels_last")

@@ -654,9 +654,21 @@ def read_stats(datadir: str | Path) -> dict:
     if not path.exists():
         raise UserError(data_missing_message(datadir))
     try:
-        return json.loads(path.read_text())
+        stats = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise UserError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    keys = ("redshifts", "dm_std", "pressure_std")  # what the transforms are built from
+    if not isinstance(stats, dict):
+        raise UserError(f"{path}: a JSON {type(stats).__name__}; expected a mapping with "
+                        f"{', '.join(keys)}")
+    for key in keys:
+        v = stats.get(key)
+        if not (isinstance(v, list) and v and len(v) == len(stats.get("redshifts"))
+                and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                        and np.isfinite(x) and (key == "redshifts" or x > 0) for x in v)):
+            raise UserError(f"{path}: '{key}' is {str(v)[:60]}; expected one finite number per "
+                            "redshift (standard deviations > 0)")
+    return stats
 
 
 # --------------------------------------------------------------------------------------------

@@ -36,15 +36,19 @@ def shard_files(datadir: str | Path, dataname: str, split: str) -> list[Path]:
 
 
 def check_shards(files: list[Path], img_dim: int) -> list[int]:
-    """Check each shard's ``data`` dataset shape; return the image count of each file."""
+    """Check each shard's ``data`` dataset (numbers, shape); return the image count of each
+    file."""
     counts = []
     for path in files:
         with open_h5(path) as f:
-            if DATASET not in f:
+            if not isinstance(f.get(DATASET), h5py.Dataset):
                 raise UserError(
                     f"{path}: no dataset '{DATASET}' (expected a slice_universes shard)"
                 )
-            shape = f[DATASET].shape
+            shape, dtype = f[DATASET].shape, f[DATASET].dtype
+        if dtype.kind not in "iuf":
+            raise UserError(f"{path}: dataset '{DATASET}' holds {dtype}; expected particle "
+                            "counts (integers or floats)")
         if len(shape) != 3 or shape[1:] != (img_dim, img_dim):
             raise UserError(
                 f"{path}: dataset '{DATASET}' has shape {shape}, expected (n, {img_dim}, {img_dim})"

@@ -99,8 +99,9 @@ def write_muons(path: str | Path, muons: dict[str, np.ndarray], overwrite: bool 
 def read_branches(path: str | Path) -> dict[str, np.ndarray]:
     """The float32 branches of the ``pythia8-Geant4`` TTree of ``path``, as stored (metres).
 
-    A missing file, a file that is not ROOT, a missing tree, an object that is not a TTree, or
-    missing branches are one-line :class:`UserError` s.
+    A missing file, a file that is not ROOT, a file shorter than its header says (truncated), a
+    missing tree, an object that is not a TTree, or missing branches are one-line
+    :class:`UserError` s.
     """
     uproot = _uproot()
     path = Path(path)
@@ -111,6 +112,9 @@ def read_branches(path: str | Path) -> dict[str, np.ndarray]:
     except Exception as err:  # uproot raises many types for corrupt input
         raise UserError(f"{path}: not a readable ROOT file ({type(err).__name__})") from None
     with f:
+        end = getattr(getattr(f, "file", None), "fEND", None)  # the header's end of file
+        if isinstance(end, int) and path.stat().st_size < end:
+            raise UserError(f"{path}: ROOT file truncated ({path.stat().st_size} of {end} bytes)")
         try:
             return _tree_branches(f, path)
         except UserError:

@@ -99,8 +99,9 @@ def test_arbitrary_bytes_as_a_shard(tmp_path, blob):
 @given(
     shape=st.lists(st.integers(0, 20), min_size=0, max_size=4).map(tuple),
     name=st.sampled_from(["data", "images", "full"]),
-    dtype=st.sampled_from(["int16", "float32", "uint8"]),
+    dtype=st.sampled_from(["int16", "float32", "uint8", "S1", "bool"]),
 )
+@example(shape=(2, 16, 16), name="data", dtype="S1")  # strings of the right shape
 def test_shards_of_any_shape_and_name(tmp_path, shape, name, dtype):
     path = tmp_path / f"s{abs(hash((shape, name, dtype)))}.h5"
     with h5py.File(path, "w") as f:
@@ -110,8 +111,9 @@ def test_shards_of_any_shape_and_name(tmp_path, shape, name, dtype):
     except UserError as err:
         _one_line(err.value if hasattr(err, "value") else err, str(path))
         return
-    # accepted only when it really is a stack of 16 x 16 images in 'data'
+    # accepted only when it really is a stack of 16 x 16 images (numbers) in 'data'
     assert name == "data" and len(shape) == 3 and shape[1:] == (16, 16)
+    assert dtype in ("int16", "float32", "uint8")
     assert counts == [shape[0]]
 
 

@@ -3,7 +3,9 @@ file and what is wrong, never a crash deep inside h5py/uproot/TensorFlow, and no
 
 The damage table (:mod:`tests.hardening.malformed`): truncated file, random bytes, text, empty
 file; a dataset dropped, renamed, with an extra or a missing axis, a wrong side, strings instead
-of numbers, a NaN, an infinity, zero rows, a negative count/weight/density.
+of numbers, a NaN, an infinity, zero rows, a negative count/weight/density. Side files too:
+muon ROOT files and transform.json, baryon stats.json and a run's transform.json, the painter's
+dark-matter map, the muon dangerous-region reference.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from exagan_tf.errors import UserError
 from tests.hardening import malformed as M
 
+REPO = Path(__file__).resolve().parents[2]
 SETTINGS = settings(max_examples=8, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -116,6 +119,7 @@ ROOT_DAMAGE = ("truncate", "random_bytes", "text", "empty", "hdf5", "other_tree"
 @settings(max_examples=25, deadline=None)
 @given(how=st.sampled_from(ROOT_DAMAGE), blob=st.binary(max_size=2048),
        fraction=st.floats(0.0, 0.999), entry=st.integers(0, 19))
+@example(how="truncate", blob=b"", fraction=0.998046875, entry=0)  # only the last bytes lost
 def test_muon_root_files(how, blob, fraction, entry):
     from exagan_tf.muons import preprocess
 
@@ -157,3 +161,121 @@ def test_muon_transform_json(text):
             M.one_line(err, str(path))
         else:  # accepted only when it really is a (possibly empty) mapping of categories
             assert "categories" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON and NumPy side files: baryon stats.json (training), a run's transform.json (painting),
+# the painter's dark-matter map, the muon dangerous-region reference
+
+
+json_docs = st.text(max_size=120) | st.sampled_from([
+    "[]", "{}", "3", '{"redshifts": [0, 1], "pressure_std": [1, 1]}',
+    '{"redshifts": [0, 1], "dm_std": [-1, 1], "pressure_std": [1, 1]}',
+    '{"redshifts": [0, 1], "dm_std": [NaN, 1], "pressure_std": [1, 1]}',
+    '{"redshifts": [0, 1], "dm_std": [1], "pressure_std": [1, 1]}',
+    '{"redshifts": "01", "dm_std": [1, 1], "pressure_std": [1, 1]}',
+    '{"redshifts": [0, true], "dm_std": [1, 1], "pressure_std": [1, 1]}',
+    '{"redshifts": [0, 1], "dm_std": [1, 1], "pressure_std": [1, 1], "z_offset": 0}',
+])
+
+
+@settings(max_examples=20, deadline=None)
+@given(text=json_docs)
+def test_baryon_stats_json(text):
+    """The trainer's transform comes from stats.json: one line naming the file, or a usable
+    transform (one positive std per redshift)."""
+    from exagan_tf.baryons.simulate import read_stats
+    from exagan_tf.baryons.transforms import Transform
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "stats.json"
+        path.write_text(text)
+        before = M.digest(Path(tmp))
+        try:
+            transform = Transform.from_stats(read_stats(tmp), "cvae")
+        except UserError as err:
+            M.one_line(err, str(path))
+        else:
+            assert len(transform.redshifts) == len(transform.dm_std) >= 1
+            assert min(transform.dm_std) > 0 and min(transform.pressure_std) > 0
+        assert M.digest(Path(tmp)) == before
+
+
+@settings(max_examples=15, deadline=None)
+@given(text=json_docs)
+def test_baryon_run_transform_json(text):
+    """A damaged ``models/transform.json`` of a run: the painter answers in one line naming it
+    (a valid one gets as far as the missing weight files)."""
+    import yaml
+
+    from exagan_tf.baryons import paint
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp)
+        (run / "models").mkdir()
+        tags = yaml.safe_load((REPO / "experiments" / "baryons.yaml").read_text())
+        (run / "config.yaml").write_text(yaml.safe_dump({**tags["cgan_test"], "g_filters": 2,
+                                                         "g_res_blocks": 1}))
+        (run / "models" / "transform.json").write_text(text)
+        before = M.digest(run)
+        with pytest.raises(UserError) as err:
+            paint.load_painter(run)
+        M.one_line(err.value, str(run / "models"))
+        assert M.digest(run) == before
+
+
+def _dm_file(path: Path, how: str) -> Path:
+    import h5py
+
+    if how == "truncated":
+        np.save(path, np.ones((8, 8)))
+        path.write_bytes(path.read_bytes()[:60])
+    elif how == "pickled":
+        np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    elif how == "h5_without_key":
+        path = path.with_suffix(".h5")
+        with h5py.File(path, "w") as f:
+            f.create_dataset("dm", data=np.ones((8, 8)))
+    elif how == "text":
+        path = path.with_suffix(".txt")
+        path.write_text("1 2 3")
+    else:
+        np.save(path, {"1d": np.ones(8), "4d": np.ones((1, 1, 8, 8)), "negative": -np.ones((8, 8)),
+                       "nan": np.full((8, 8), np.nan), "strings": np.full((8, 8), "x")}[how])
+    return path
+
+
+@pytest.mark.parametrize("how", ["truncated", "pickled", "h5_without_key", "text", "1d", "4d",
+                                 "negative", "nan", "strings"])
+def test_painter_dark_matter_map(tmp_path, how):
+    from exagan_tf.baryons import paint
+
+    path = _dm_file(tmp_path / "dm.npy", how)
+    before = M.digest(tmp_path)
+    with pytest.raises(UserError) as err:
+        paint.check_dm(paint._read_map(path, None))
+    M.one_line(err.value)
+    assert M.digest(tmp_path) == before
+
+
+@pytest.mark.parametrize("how", ["junk", "no_arrays", "wrong_dim", "nan", "empty_category"])
+def test_muon_dangerous_reference(tmp_path, how):
+    from exagan_tf.muons import dangerous
+
+    path = tmp_path / "ref.npz"
+    good = {"mup_prompt/x": np.zeros((3, 4)), "mup_prompt/w": np.ones(3),
+            "mup_prompt/count": np.array(10), "mup_prompt/weight_sum": np.array(5.0)}
+    if how == "junk":
+        path.write_bytes(b"junk")
+    elif how == "no_arrays":
+        np.savez(path, a=np.ones(3))
+    else:
+        bad = {"wrong_dim": {"mup_prompt/x": np.zeros((3, 5))},
+               "nan": {"mup_prompt/w": np.array([1.0, np.nan, 1.0])},
+               "empty_category": {"mup_prompt/weight_sum": np.array(0.0)}}[how]
+        np.savez(path, **{**good, **bad})
+    before = M.digest(tmp_path)
+    with pytest.raises(UserError) as err:
+        dangerous.load_reference(path, "mup_prompt")
+    M.one_line(err.value, str(path))
+    assert M.digest(tmp_path) == before
