@@ -380,14 +380,24 @@ def load_transforms(data_dir: str | Path) -> dict[str, CategoryTransform]:
         raise UserError(f"{path}: no such file; run `python -m exagan_tf.muons.preprocess` first")
     try:
         meta = json.loads(path.read_text())
-        return {k: CategoryTransform.from_dict(v) for k, v in meta["categories"].items()}
     except (ValueError, UnicodeDecodeError) as err:
         reason = f"{err.msg} at line {err.lineno}" if hasattr(err, "lineno") else type(
             err).__name__
         raise UserError(f"{path}: not valid JSON ({reason})") from None
-    except (KeyError, TypeError, AttributeError) as err:
-        raise UserError(f"{path}: not a transform file of this suite (bad or missing "
-                        f"{err.args[0] if err.args else 'entry'!s:.60})") from None
+    categories = meta.get("categories") if isinstance(meta, dict) else None
+    if not isinstance(categories, dict):
+        raise UserError(f"{path}: not a transform file of this suite (expected "
+                        '{"categories": {name: transform, ...}, ...})')
+    out = {}
+    for name, values in categories.items():
+        try:
+            out[name] = CategoryTransform.from_dict(values)
+        except KeyError as err:
+            raise UserError(f"{path}: category {name!r}: no key {err}") from None
+        except (TypeError, ValueError) as err:  # not a mapping, an unknown key, a bad value
+            reason = (str(err).splitlines() or [type(err).__name__])[0]
+            raise UserError(f"{path}: category {name!r}: not a transform ({reason:.80})") from None
+    return out
 
 
 def load_category(
