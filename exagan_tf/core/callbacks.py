@@ -17,6 +17,7 @@ import os
 import signal
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,6 +57,10 @@ def save_model_atomic(model: keras.Model, path: Path) -> None:
 def load_model_safe(path: Path) -> keras.Model:
     """``keras.saving.load_model(path, safe_mode=True)``; a file carrying code (a Lambda layer,
     a reference to an arbitrary function) or a damaged file is a one-line UserError."""
+    if not Path(path).is_file():
+        raise UserError(f"{path}: no such model file")
+    if str(path).endswith(".keras") and not zipfile.is_zipfile(path):
+        raise UserError(f"{path}: not a .keras (zip) model file; damaged or of another kind")
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except Exception as err:  # Keras raises ValueError/TypeError/OSError/BadZipFile here

@@ -54,6 +54,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -315,6 +316,8 @@ def load_reference(path: str | Path, category: str) -> dict:
     cat = get_category(category)
     if not path.is_file():
         raise UserError(f"{path}: no such reference file (make it with `dangerous simulate`)")
+    if not zipfile.is_zipfile(path):
+        raise UserError(f"{path}: not an .npz archive; not a dangerous-region reference")
     try:
         with np.load(path, allow_pickle=False) as f:
             x, w = f[f"{cat.name}/x"], f[f"{cat.name}/w"]

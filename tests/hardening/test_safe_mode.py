@@ -109,15 +109,16 @@ def _loaders():
     return {"core.callbacks.load_model_safe": load_model_safe}
 
 
-@pytest.mark.parametrize("make", [_lambda_model, _function_reference_model,
-                                  lambda p: (p.write_bytes(b"PK\x03\x04junk"), p)[1]])
-def test_model_files_carrying_code_are_refused(tmp_path, make):
+@pytest.mark.parametrize("make,needle", [
+    (_lambda_model, "safe_mode"), (_function_reference_model, "safe_mode"),
+    (lambda p: (p.write_bytes(b"PK\x03\x04junk"), p)[1], "not a .keras (zip) model file")])
+def test_model_files_carrying_code_are_refused(tmp_path, make, needle):
     path = make(tmp_path / "evil.keras")
     before = M.digest(tmp_path)
     for name, load in _loaders().items():
         with pytest.raises(UserError) as err:
             load(path)
-        assert "safe_mode" in M.one_line(err.value, str(path)), name
+        assert needle in M.one_line(err.value, str(path)), name
     assert M.digest(tmp_path) == before
 
 
