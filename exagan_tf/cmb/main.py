@@ -139,7 +139,9 @@ def _tag_value(action: argparse.Action, kind: str, value, where: str):
         if not isinstance(value, bool):
             raise UserError(f"{where}={value!r}: a switch; expected true or false")
         return value
-    if value is None:
+    if value is None:  # null: the flag's default, which must itself be "not given"
+        if action.default is not None:
+            raise UserError(f"{where}=null: expected a value (default {action.default})")
         return None
     if isinstance(value, (bool, list, dict)):
         raise UserError(f"{where}={value!r}: expected a single value")
