@@ -114,7 +114,8 @@ def _configs(tmp: Path):
     reader = "CMB tags (cmb.main --experiment FILE:TAG)"
     for i, (case, tag) in enumerate([("unknown flag lamda", {**tiny, "lamda": 3}),
                                      ("epochs: [1, 2]", {**tiny, "epochs": [1, 2]}),
-                                     ("no-adversarial: 'yes'", {**tiny, "no-adversarial": "yes"})]):
+                                     ("no-adversarial: 'yes'", {**tiny, "no-adversarial": "yes"}),
+                                     ("batch-size: null", {**tiny, "batch-size": None})]):
         path = tmp / f"c{i}.yaml"
         path.write_text(yaml.safe_dump({"t": tag}))
         yield reader, case, lambda p=path: parse_args(["--experiment", f"{p}:t"])
