@@ -128,13 +128,24 @@ def open_run(
     root: str | Path = EXPTS_DIR,
     argv: list[str] | None = None,
 ) -> RunDir:
-    """Create a new run directory, or reopen an existing one with the same configuration."""
+    """Create a new run directory, or reopen an existing one with the same configuration.
+
+    A key missing from a stored run's config (an option added to the suite after the run
+    started) counts as its default, which is the behaviour the run was trained with: the run
+    resumes unless the new config sets that option to something else.
+    """
+    defaults = {
+        f.name: list(f.default) if isinstance(f.default, tuple) else f.default
+        for f in dataclasses.fields(config)
+        if f.default is not dataclasses.MISSING
+    }
     return open_run_dir(
         run_path(config_tag, run, root),
         config_to_dict(config),
         shlex.join([Path(sys.executable).name, *(argv if argv is not None else sys.argv)]),
         mismatch="{path} exists with a different config ({diff}); "
         "choose another RUN number or restore the original config",
+        comparable=lambda d: {**{k: v for k, v in defaults.items() if k not in d}, **d},
     )
 
 

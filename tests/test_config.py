@@ -93,3 +93,22 @@ def test_missing_key_and_bad_yaml(tmp_path):
 def test_round_trip():
     cfg = load_exagan("demo")
     assert config_from_dict(DCGANConfig, config_to_dict(cfg), "x") == cfg
+
+
+def test_run_from_before_an_option_existed_resumes_at_its_default(tmp_path):
+    import dataclasses
+
+    import yaml
+
+    from exagan_tf.config import config_to_dict, load_exagan
+    from exagan_tf.errors import UserError
+    from exagan_tf.runs import open_run
+
+    cfg = load_exagan("test")
+    first = open_run("test", 0, cfg, tmp_path, ["x"])
+    stored = config_to_dict(cfg)
+    del stored["lr_decay"], stored["precision"]  # a run made before these options existed
+    (first.path / "config.yaml").write_text(yaml.safe_dump(stored, sort_keys=False))
+    assert open_run("test", 0, cfg, tmp_path, ["x"]).resumed
+    with pytest.raises(UserError, match="'lr_decay' was 0.0, now 0.5"):
+        open_run("test", 0, dataclasses.replace(cfg, lr_decay=0.5), tmp_path, ["x"])
