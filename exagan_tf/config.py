@@ -143,7 +143,9 @@ class DCGANConfig:
     Added here (documented in experiments/exagan.yaml): datadir, linear_scaler, seed, n_eval,
     best_after, keep_checkpoints, distribute, jit_compile, joint_batch, pspec_weight (ExaGANv2's
     spectral loss weight; 0 = the original), pspec_images (training images for its targets) and
-    g_ema (decay of the generator's weight average that is sampled and saved; 0 = the original)
+    g_ema (decay of the generator's weight average that is sampled and saved; 0 = the original),
+    lr_decay (fraction of the run at whose end both learning rates fall linearly to 0; 0 = the
+    original's constant rates),
     dequantize (train on counts plus uniform [0, 1) noise, read generated images back with a
     floor; False = the original) and precision (Keras dtype policy, see exagan_tf.precision).
     """
@@ -179,6 +181,7 @@ class DCGANConfig:
     pspec_weight: float = 0.0
     pspec_images: int = 1024
     g_ema: float = 0.0
+    lr_decay: float = 0.0
     dequantize: bool = False
     precision: typing.Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"] = "float32"
 
@@ -217,6 +220,8 @@ class DCGANConfig:
             return "pspec_weight must be >= 0 and pspec_images >= 2"
         if not 0.0 <= self.g_ema < 1.0:
             return f"g_ema={self.g_ema} must be in [0, 1) (0 = no weight average)"
+        if not 0.0 <= self.lr_decay <= 1.0:
+            return f"lr_decay={self.lr_decay} must be in [0, 1] (0 = constant learning rates)"
         if self.datascale <= 0 or self.linear_scaler <= 0:
             return "datascale and linear_scaler must be positive"
         return None

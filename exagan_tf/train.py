@@ -163,7 +163,7 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     if cfg.pspec_weight:
         spectral_targets = cosmo_data.read_images(train_files, cfg.pspec_images, cfg.img_dim)
     with strategy.scope():
-        gan = build_gan(cfg, data_format, spectral_targets)
+        gan = build_gan(cfg, data_format, spectral_targets, total_steps=steps)
         best = {
             k: tf.Variable(math.inf, dtype=tf.float64, trainable=False, name=f"best_{k}")
             for k in ("chisq", "chisq_pspect")
