@@ -50,7 +50,9 @@ Maps
   sheets, *thick* slabs 3 sheets (the original's 100 and 150 Mpc/h from 50 Mpc/h sheets),
   projected along all three axes. A training sample is a thin-slab tile plus a thick-slab tile
   (:mod:`exagan_tf.baryons.data`). The test slabs come from an independent realisation (seed + 1),
-  so training and test slabs share no matter at all.
+  so training and test slabs share no matter at all. ``--train-universes N`` (default 1) adds
+  training realisations (seeds seed + 2, seed + 3, ...; the test universe is unchanged): their
+  slabs are appended to the training split, so pairs combine tiles across universes too.
 
 Command line::
 
@@ -563,6 +565,19 @@ def map_statistics(maps: dict, redshifts: Sequence[float]) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
+def merge_universes(parts: Sequence[UniverseMaps]) -> UniverseMaps:
+    """The slabs of several universes as one: maps, slab tables and per-slab particle counts
+    concatenated along the slab axis (in the order given), halo counts summed per redshift."""
+    if len(parts) == 1:
+        return parts[0]
+    maps = {kind: {f: np.concatenate([p.maps[kind][f] for p in parts], axis=1)
+                   for f in parts[0].maps[kind]} for kind in parts[0].maps}
+    slabs = {kind: np.concatenate([p.slabs[kind] for p in parts]) for kind in parts[0].slabs}
+    per_slab = {kind: np.concatenate([p.particles_per_slab[kind] for p in parts], axis=1)
+                for kind in parts[0].particles_per_slab}
+    return UniverseMaps(maps, slabs, np.sum([p.n_haloes for p in parts], axis=0), per_slab)
+
+
 def write_maps(out_dir: Path, universes: dict[str, UniverseMaps], attrs: dict,
                redshifts: Sequence[float]) -> None:
     """Write ``baryon_maps.h5`` (groups train/test -> thin/thick -> dm, pressure, pressure_mean,
@@ -689,6 +704,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sheets", type=int, default=6, help="sheets per axis (6)")
     p.add_argument("--nsteps", type=int, default=nbody.DEFAULT_NSTEPS, help="PM steps (30)")
     p.add_argument("--seed", type=int, default=0, help="training universe seed; test: seed+1")
+    p.add_argument("--train-universes", type=int, default=1,
+                   help="training realisations (1); the extra ones use seeds seed+2, seed+3, ...")
     p.add_argument("--redshifts", type=float, nargs="+", default=list(REDSHIFTS),
                    help="snapshot redshifts (default: the original 11)")
     p.add_argument("--method", choices=("eh", "camb"), default="eh",
@@ -702,6 +719,8 @@ def check_options(args: argparse.Namespace) -> None:
     """Raise UserError for inconsistent command-line options."""
     if args.npart < 8 or args.npix < 8:
         raise UserError(f"--npart={args.npart} --npix={args.npix}: both must be at least 8")
+    if args.train_universes < 1:
+        raise UserError(f"--train-universes={args.train_universes}: expected at least 1")
     if args.box <= 0:
         raise UserError(f"--box={args.box}: expected a positive box size in Mpc/h")
     if args.scatter < 0:
@@ -722,17 +741,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     slab_layout(args.sheets)
     model = GasModel(scatter=args.scatter)
     redshifts = sorted(args.redshifts)
-    universes = {}
+    # (split, seed): the first training universe and the test universe as always (seed, seed+1)
+    plan = [("train", args.seed), ("test", args.seed + 1)] + [
+        ("train", args.seed + 1 + i) for i in range(1, args.train_universes)]
+    parts: dict[str, list] = {split: [] for split in SPLITS}
     t0 = time.perf_counter()
-    for i, split in enumerate(SPLITS):
-        print(f"{split} (universe {i + 1} of {len(SPLITS)}): simulating {args.npart}^3 "
-              f"particles in {args.box:g} Mpc/h, {len(redshifts)} snapshots", flush=True)
-        universes[split] = simulate_maps(
+    for i, (split, seed) in enumerate(plan):
+        print(f"{split} (universe {i + 1} of {len(plan)}, seed {seed}): simulating "
+              f"{args.npart}^3 particles in {args.box:g} Mpc/h, {len(redshifts)} snapshots",
+              flush=True)
+        parts[split].append(simulate_maps(
             FIDUCIAL, npart=args.npart, box_size=args.box, npix=args.npix, n_sheets=args.sheets,
-            redshifts=redshifts, nsteps=args.nsteps, seed=args.seed + i, model=model,
+            redshifts=redshifts, nsteps=args.nsteps, seed=seed, model=model,
             method=args.method, progress=lambda line, s=split: print(f"  {s} {line}",
                                                                      flush=True),
-        )
+        ))
+    universes = {split: merge_universes(parts[split]) for split in SPLITS}
     attrs = {
         "box_size_mpc_h": float(args.box), "npart": args.npart, "npix": args.npix,
         "n_sheets": args.sheets, "nsteps": args.nsteps, "seed": args.seed,
@@ -742,6 +766,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pressure_units": "eV cm^-3 Mpc (line-of-sight integral of electron pressure)",
         "gas_model": json.dumps(dataclasses.asdict(model)),
         "test_seed": args.seed + 1,
+        "train_seeds": np.asarray([seed for split, seed in plan if split == "train"]),
     }
     write_maps(out, universes, attrs, redshifts)
     print(f"wrote {out / MAPS_FILE} and {out / STATS_FILE} in {time.perf_counter() - t0:.1f} s")

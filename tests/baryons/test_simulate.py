@@ -150,3 +150,32 @@ def test_cli_refuses_to_overwrite(tiny_data, capsys):
         simulate.main(["--out", str(tiny_data)])
     assert exc.value.code == 2
     assert "refusing to overwrite" in capsys.readouterr().err
+
+
+def test_extra_training_universes_append_slabs_and_keep_the_test_universe(tmp_path, capsys):
+    opts = ["--npart", "8", "--box", "32", "--npix", "8", "--nsteps", "4", "--redshifts", "0",
+            "1"]
+    assert simulate.main(["--out", str(tmp_path / "u2"), "--train-universes", "2", *opts]) == 0
+    train = simulate.read_maps(tmp_path / "u2", "train")
+    test = simulate.read_maps(tmp_path / "u2", "test")
+    assert train["thin"]["dm"].shape == (2, 18, 8, 8)  # 9 thin slabs per universe
+    assert train["thick"]["pressure"].shape == (2, 12, 8, 8)
+    assert test["thin"]["dm"].shape == (2, 9, 8, 8)
+    assert list(train["attrs"]["train_seeds"]) == [0, 2] and train["attrs"]["test_seed"] == 1
+    # the first block is the seed-0 universe, the second the seed-2 one; the test is seed 1
+    kw = {"npart": 8, "box_size": 32.0, "npix": 8, "nsteps": 4, "redshifts": (0.0, 1.0)}
+    for block, seed in ((slice(0, 9), 0), (slice(9, 18), 2)):
+        ref = simulate.simulate_maps(seed=seed, **kw)
+        np.testing.assert_allclose(train["thin"]["pressure"][:, block],
+                                   ref.maps["thin"]["pressure"], rtol=1e-6)
+    ref = simulate.simulate_maps(seed=1, **kw)
+    np.testing.assert_allclose(test["thick"]["dm"], ref.maps["thick"]["dm"], rtol=1e-6)
+    # each universe conserves its particles: every kind of slab has mean 1 + delta = 1
+    np.testing.assert_allclose(train["thin"]["dm"].mean(axis=(1, 2, 3)), 1.0, rtol=1e-5)
+    stats = json.loads((tmp_path / "u2" / simulate.STATS_FILE).read_text())
+    assert stats["pressure_std"][0] == pytest.approx(np.sqrt(
+        train["thin"]["pressure"][0].astype(np.float64).var()
+        + train["thick"]["pressure"][0].astype(np.float64).var()), rel=1e-6)
+    with pytest.raises(SystemExit):
+        simulate.main(["--out", str(tmp_path / "u0"), "--train-universes", "0", *opts])
+    assert "--train-universes=0: expected at least 1" in capsys.readouterr().err
