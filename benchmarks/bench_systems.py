@@ -575,7 +575,8 @@ def pipeline_rows(batches: int) -> list[dict]:
         lambda: baryons("cvae"))
     add("baryons", "tiles -> augmented CGAN pairs, batch 6 (32^2)", ["cgan"],
         lambda: baryons("cgan"))
-    add("GR", "demo_z6.h5 cubes (6 redshift channels) -> slices, batch 32 (32^2)", ["racoon", "penguin"], gr)
+    add("GR", "demo_z6.h5 cubes (6 redshift channels) -> slices, batch 32 (32^2)",
+        ["racoon", "penguin"], gr)
     add("CMB", "maps -> shuffled batches of 16 (64^2)", ["pix2pix", "uresnet"], cmb)
     add("muons", "weighted draws, batch 50 (6-D)", ["muon_gan"], lambda: muons(50, False))
     add("muons", "weighted draws -> [0, 1], batch 100 (6-D)", ["muon_vae"],
