@@ -4,17 +4,18 @@ update pattern), for the ``make bench`` ratio "this project / PyTorch on the sam
 PyTorch is optional (the ``bench`` extra): :func:`available` says whether it imports, and
 :func:`make_step` builds a step callable on a fixed batch. The peer, layer for layer:
 
-- D: ``nlayers`` x [Conv2d(k, stride, pad k//2), BatchNorm2d(eps 1e-5, momentum 0.1 =
+- D: ``nlayers`` x [Conv2d(k, stride, pad p), BatchNorm2d(eps 1e-5, momentum 0.1 =
   Keras' 0.9), LeakyReLU(0.2)], Flatten, Linear(1) -> logit (2 input channels with MCR);
 - G: Linear(z -> f*f*2*nf0), BatchNorm1d, ReLU, reshape, ``nlayers`` x ConvTranspose2d(k,
-  stride, pad k//2, output_padding stride-1) (output = input x stride, as Keras' 'same') with
+  stride, pad p, output_padding 2p + stride - k) (output = input x stride, as Keras' 'same') with
   BatchNorm2d + ReLU after all but the last, tanh after the last, then the MCR channel
   tanh(a(1+s)/(1-s) / linear_scaler);
 - step: noise, G(noise) without gradients for the fakes, ``DG_update_ratio // 2`` x [D on real,
   D on fake] (label flips at ``label_flip``), then G through D with target 'real'; Adam(lr,
   betas (0.5, 0.999)); BCE with logits.
 
-Memory layout NCHW, PyTorch's default and what a user would write; threads: PyTorch's default.
+p = ceil((k - stride) / 2) gives Keras' 'same' output sizes for odd and even kernels (5 in
+``base``, 4 in ``demo``). Memory layout NCHW, PyTorch's default and what a user would write; threads: PyTorch's default.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def make_step(cfg, seed: int = 0):
 
     torch.manual_seed(seed)
     k, s, n = cfg.convkern, cfg.convstride, cfg.nlayers
-    pad = k // 2
+    pad = (k - s + 1) // 2  # 'same' sizes: conv out = in / s, transposed out = in * s
     cin = 2 if cfg.multichannel else 1
 
     d_layers, c = [], cin
@@ -58,7 +59,7 @@ def make_step(cfg, seed: int = 0):
             self.bn = nn.BatchNorm1d(fmap * fmap * width, eps=1e-5, momentum=0.1)
             layers, c = [], width
             for i, f in enumerate(cfg.ndeconvfilters):
-                layers.append(nn.ConvTranspose2d(c, f, k, s, pad, output_padding=s - 1))
+                layers.append(nn.ConvTranspose2d(c, f, k, s, pad, output_padding=2 * pad + s - k))
                 layers += [nn.Tanh()] if i == n - 1 else [nn.BatchNorm2d(f, eps=1e-5,
                                                                          momentum=0.1), nn.ReLU()]
                 c = f
