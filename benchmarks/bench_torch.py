@@ -15,7 +15,8 @@ PyTorch is optional (the ``bench`` extra): :func:`available` says whether it imp
   betas (0.5, 0.999)); BCE with logits.
 
 p = ceil((k - stride) / 2) gives Keras' 'same' output sizes for odd and even kernels (5 in
-``base``, 4 in ``demo``). Memory layout NCHW, PyTorch's default and what a user would write; threads: PyTorch's default.
+``base``, 4 in ``demo``). Memory layout NCHW, PyTorch's default and what a user would write;
+threads: PyTorch's default.
 """
 
 from __future__ import annotations
