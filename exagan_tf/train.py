@@ -55,20 +55,6 @@ def total_steps(cfg, n_train: int, max_steps: int | None) -> int:
     return min(steps, max_steps) if max_steps else steps
 
 
-def fit_segments(start: int, steps: int, period: int) -> list[tuple[int, int, int]]:
-    """``(initial_epoch, epochs, steps_per_epoch)`` for the ``fit`` calls from ``start`` to
-    ``steps``, one Keras epoch per checkpoint period. A run stopped mid-period (preemption)
-    first completes that period, so checkpoints and statistics stay on period boundaries."""
-    segments = []
-    epoch, offset = divmod(start, period)
-    if offset:
-        segments.append((epoch, epoch + 1, period - offset))
-        epoch += 1
-    if epoch * period < steps:
-        segments.append((epoch, steps // period, period))
-    return segments
-
-
 @cli_errors
 def main(argv=None) -> int:
     args = parse_args(argv)
@@ -242,23 +228,9 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     ]
     t0 = time.perf_counter()
     with preempt:  # a signal between two fit calls is caught too
-        for first_epoch, last_epoch, per_epoch in fit_segments(start, steps, cfg.checkpt_batch):
-            gan.fit(
-                dataset,
-                epochs=last_epoch,
-                initial_epoch=first_epoch,
-                steps_per_epoch=per_epoch,
-                callbacks=callbacks,
-                verbose=0,
-                shuffle=False,
-            )
-            if guard.bad or preempt.saved_step is not None:
-                break
-    if guard.bad:
-        raise UserError(
-            f"{run.path}: training stopped, {guard.bad}; the last good checkpoint "
-            f"{manager.latest_checkpoint or '(none)'} is kept"
-        )
+        cb.fit_in_periods(gan, dataset, start, steps, cfg.checkpt_batch, callbacks, guard,
+                          preempt)
+    guard.raise_if_bad(run.path, manager)
     if preempt.saved_step is not None:
         log.info(f"stopped at step {preempt.saved_step} of {steps}; resume with the same command")
         return 0

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from exagan_tf import analyze, train
+from exagan_tf.core import callbacks as cb
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -130,10 +131,10 @@ def test_sigterm_saves_and_stops_then_resumes(tiny_experiment, capsys):
 
 
 def test_fit_segments_realign_a_preempted_run_to_periods():
-    assert train.fit_segments(0, 12, 4) == [(0, 3, 4)]
-    assert train.fit_segments(5, 12, 4) == [(1, 2, 3), (2, 3, 4)]
-    assert train.fit_segments(7, 8, 4) == [(1, 2, 1)]
-    assert train.fit_segments(8, 12, 4) == [(2, 3, 4)]
+    assert cb.fit_segments(0, 12, 4) == [(0, 3, 4)]
+    assert cb.fit_segments(5, 12, 4) == [(1, 2, 3), (2, 3, 4)]
+    assert cb.fit_segments(7, 8, 4) == [(1, 2, 1)]
+    assert cb.fit_segments(8, 12, 4) == [(2, 3, 4)]
 
 
 def test_spectral_loss_runs_end_to_end(tiny_experiment, capsys):

@@ -305,8 +305,6 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     )
     saver = cb.CheckpointSaver(manager, guard)
     preempt = cb.PreemptionGuard(manager, log, strategy=strategy)
-    from exagan_tf.train import fit_segments
-
     t0 = time.perf_counter()
     stages = sorted({p["stage"] for p in plan[first:]})
     with preempt:  # a signal between two fit calls is caught too
@@ -327,15 +325,11 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
             # a run preempted mid-period first completes that period (checkpoints stay aligned)
             begin = plan[idx[0]]["end"] - steps
             done = int(model.step.numpy())
-            for e0, e1, per in fit_segments(done - begin, len(idx) * steps, steps):
-                progress = cb.ProgressLog(log, cfg.print_batch, total, bs)
-                model.fit(ds, epochs=idx[0] + e1, initial_epoch=idx[0] + e0, steps_per_epoch=per,
-                          callbacks=[guard, preempt, progress, monitor, saver], verbose=0)
-                if guard.bad or preempt.saved_step is not None:
-                    break
-            if guard.bad:
-                raise UserError(f"{run.path}: training stopped, {guard.bad}; the last good "
-                                f"checkpoint {manager.latest_checkpoint or '(none)'} is kept")
+            progress = cb.ProgressLog(log, cfg.print_batch, total, bs)
+            cb.fit_in_periods(model, ds, done - begin, len(idx) * steps, steps,
+                              [guard, preempt, progress, monitor, saver], guard, preempt,
+                              epoch_offset=idx[0])
+            guard.raise_if_bad(run.path, manager)
             if preempt.saved_step is not None:
                 log.info(f"stopped at step {preempt.saved_step} of {total}; resume with the same "
                          "command")

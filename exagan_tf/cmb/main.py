@@ -461,8 +461,6 @@ def train(args: argparse.Namespace, argv: list[str]) -> int:
         t0 = time.perf_counter()
         step0 = int(gan.step.numpy())
         preempt = cb.PreemptionGuard(manager, log, strategy=strategy)
-        from exagan_tf.train import fit_segments
-
         total = args.epochs * steps_per_epoch
         callbacks = [
             guard,
@@ -472,14 +470,9 @@ def train(args: argparse.Namespace, argv: list[str]) -> int:
             cb.CheckpointSaver(manager, guard),
         ]
         with preempt:  # a run preempted mid-epoch first completes that epoch
-            for e0, e1, per in fit_segments(step0, total, steps_per_epoch):
-                gan.fit(dataset, epochs=e1, initial_epoch=e0, steps_per_epoch=per, verbose=0,
-                        shuffle=False, callbacks=callbacks)
-                if guard.bad or preempt.saved_step is not None:
-                    break
-        if guard.bad:
-            raise UserError(f"{run.path}: training stopped, {guard.bad}; the last good "
-                            f"checkpoint {manager.latest_checkpoint or '(none)'} is kept")
+            cb.fit_in_periods(gan, dataset, step0, total, steps_per_epoch, callbacks, guard,
+                              preempt)
+        guard.raise_if_bad(run.path, manager)
         if preempt.saved_step is not None:
             log.info(f"stopped at step {preempt.saved_step}; run the same command to resume")
             return 0

@@ -92,6 +92,42 @@ class NaNGuard(keras.callbacks.Callback):
                 self.model.stop_training = True
                 return
 
+    def raise_if_bad(self, run_path, manager) -> None:
+        """The one-line error of a run stopped by a non-finite loss (naming the last good
+        checkpoint, which is kept), or nothing when the losses stayed finite."""
+        if self.bad:
+            raise UserError(f"{run_path}: training stopped, {self.bad}; the last good "
+                            f"checkpoint {manager.latest_checkpoint or '(none)'} is kept")
+
+
+def fit_segments(start: int, steps: int, period: int) -> list[tuple[int, int, int]]:
+    """``(initial_epoch, epochs, steps_per_epoch)`` for the ``fit`` calls from ``start`` to
+    ``steps``, one Keras epoch per checkpoint period. A run stopped mid-period (preemption)
+    first completes that period, so checkpoints and statistics stay on period boundaries."""
+    segments = []
+    epoch, offset = divmod(start, period)
+    if offset:
+        segments.append((epoch, epoch + 1, period - offset))
+        epoch += 1
+    if epoch * period < steps:
+        segments.append((epoch, steps // period, period))
+    return segments
+
+
+def fit_in_periods(model: keras.Model, data, start: int, steps: int, period: int,
+                   callbacks: list, guard: NaNGuard, preempt: PreemptionGuard,
+                   epoch_offset: int = 0) -> bool:
+    """Train ``model`` from step ``start`` to ``steps`` with one Keras epoch per checkpoint
+    period (:func:`fit_segments`; ``epoch_offset`` shifts the epoch numbers, for a schedule in
+    stages). Call it inside ``with preempt:``. True when training stopped early: a non-finite
+    loss (``guard.bad``) or a pre-emption checkpoint (``preempt.saved_step``)."""
+    for first, last, per_epoch in fit_segments(start, steps, period):
+        model.fit(data, epochs=epoch_offset + last, initial_epoch=epoch_offset + first,
+                  steps_per_epoch=per_epoch, callbacks=callbacks, verbose=0, shuffle=False)
+        if guard.bad or preempt.saved_step is not None:
+            return True
+    return False
+
 
 class PreemptionGuard(keras.callbacks.Callback):
     """On SIGTERM (what SLURM sends before killing a job) finish the current step, save a

@@ -328,23 +328,10 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
         f"{len(x_val)} held out | steps {start}->{steps}"
     )
     t0 = time.perf_counter()
-    from exagan_tf.train import fit_segments
-
     with preempt:  # a signal between two fit calls is caught too
-        for first_epoch, last_epoch, per_epoch in fit_segments(start, steps, cfg.save_interval):
-            model.fit(
-                data,
-                epochs=last_epoch,
-                initial_epoch=first_epoch,
-                steps_per_epoch=per_epoch,
-                callbacks=callbacks,
-                verbose=0,
-                shuffle=False,
-            )
-            if guard.bad or preempt.saved_step is not None:
-                break
-    if guard.bad:
-        raise UserError(f"{run.path}: training stopped, {guard.bad}; last good checkpoint kept")
+        cb.fit_in_periods(model, data, start, steps, cfg.save_interval, callbacks, guard,
+                          preempt)
+    guard.raise_if_bad(run.path, manager)
     if preempt.saved_step is not None:
         log.info(f"stopped at step {preempt.saved_step} of {steps}; resume with the same command")
         return run.path

@@ -1,6 +1,6 @@
 """SIGTERM during muon training: a checkpoint at the current step, a clean exit, and the same
 command continuing from that step (the mechanism of every ``fit``-driven trainer:
-``core.callbacks.PreemptionGuard`` plus ``train.fit_segments``)."""
+``core.callbacks.PreemptionGuard`` plus ``core.callbacks.fit_in_periods``)."""
 
 import re
 
