@@ -21,6 +21,7 @@ Seeds: train ``[0, train_seeds)``, test ``[train_seeds, train_seeds + test_seeds
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -145,13 +146,14 @@ def cube_slices(cube: np.ndarray, data_format: str = "channels_last") -> np.ndar
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
-def _signature(info: FileInfo, data_format: str):
-    c, n = info.num_channels, info.size
-    shape = (c, n, n) if data_format == "channels_first" else (n, n, c)
-    return (
-        tf.TensorSpec(shape=shape, dtype=tf.float32),
-        tf.TensorSpec(shape=(1,), dtype=tf.float32),
-    )
+def tf_cube_slices(cube: tf.Tensor, data_format: str = "channels_last") -> tf.Tensor:
+    """:func:`cube_slices` in TensorFlow ops (for the tf.data pipeline's parallel map): the 3 N
+    slices of a (C, N, N, N) cube in the same order and layout."""
+    # slices along cube axes 1, 2, 3 lead; the other two spatial axes keep their order
+    orders = ((1, 2, 3, 0), (2, 1, 3, 0), (3, 1, 2, 0))
+    if data_format == "channels_first":
+        orders = tuple((o[0], 0, o[1], o[2]) for o in orders)
+    return tf.concat([tf.transpose(cube, o) for o in orders], axis=0)
 
 
 class _SliceDataset:
@@ -194,7 +196,7 @@ class _SliceDataset:
     def __len__(self) -> int:
         return 2 * len(self.seeds) * 3 * self.image_size
 
-    def _cube(self, theory: str, seed: int) -> np.ndarray:
+    def _cube(self, source, theory: str, seed: int) -> np.ndarray:
         raise NotImplementedError
 
     def cubes(
@@ -202,11 +204,15 @@ class _SliceDataset:
     ) -> Iterator[tuple[str, int, np.ndarray]]:
         """(theory, seed, standardised and augmented cube) in ``order`` (default: seed-major)."""
         order = order or [(t, s) for s in self.seeds for t in THEORIES]
-        for theory, seed in order:
-            cube = self._cube(theory, seed)
-            if theory == "newton" and self.newton_augmentation != 1.0:
-                cube = cube * np.float32(self.newton_augmentation)
-            yield theory, seed, cube
+        with self._source() as source:  # the lazy loader opens its file once per pass
+            for theory, seed in order:
+                cube = self._cube(source, theory, seed)
+                if theory == "newton" and self.newton_augmentation != 1.0:
+                    cube = cube * np.float32(self.newton_augmentation)
+                yield theory, seed, cube.astype(np.float32, copy=False)
+
+    def _source(self):
+        return contextlib.nullcontext()
 
     def iter_slices(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Deterministic pass: per cube, (images, labels (n, 1), seeds (n,)) of all its slices."""
@@ -241,13 +247,20 @@ class _SliceDataset:
                 order = [order[i] for i in rng.permutation(len(order))]
                 epoch["n"] += 1
             for theory, _, cube in self.cubes(order):
-                images = cube_slices(cube, self.data_format)
-                label = np.array([LABELS[theory]], dtype=np.float32)
-                for image in images:
-                    yield image, label
+                yield cube, np.array([LABELS[theory]], np.float32)
 
-        ds = tf.data.Dataset.from_generator(
-            generate, output_signature=_signature(self.info, self.data_format)
+        def to_slices(cube, label):
+            images = tf_cube_slices(cube, self.data_format)
+            return images, tf.tile(label[None], [tf.shape(images)[0], 1])
+
+        c, n = self.num_channels, self.image_size
+        signature = (tf.TensorSpec((c, n, n, n), tf.float32), tf.TensorSpec((1,), tf.float32))
+        # the generator yields whole cubes; slicing runs in parallel inside tf.data, so
+        # Python's per-element cost is paid once per cube instead of once per slice
+        ds = (
+            tf.data.Dataset.from_generator(generate, output_signature=signature)
+            .map(to_slices, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .unbatch()
         )
         if shuffle:
             ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
@@ -276,9 +289,11 @@ class WholeCubeDataset(_SliceDataset):
                 f"pre-standardised file (use loader: WholeCubeDataset2, or simulate without --raw)"
             )
 
-    def _cube(self, theory: str, seed: int) -> np.ndarray:
-        with open_h5(self.path) as f:
-            return read_cube(f, theory, seed)
+    def _source(self):
+        return open_h5(self.path)
+
+    def _cube(self, source, theory: str, seed: int) -> np.ndarray:
+        return read_cube(source, theory, seed)
 
 
 class WholeCubeDataset2(_SliceDataset):
@@ -303,7 +318,7 @@ class WholeCubeDataset2(_SliceDataset):
         s = self.std[:, None, None, None].astype(np.float32)
         self._cubes = {k: (v - m) / s for k, v in self._cubes.items()}
 
-    def _cube(self, theory: str, seed: int) -> np.ndarray:
+    def _cube(self, source, theory: str, seed: int) -> np.ndarray:
         return self._cubes[(theory, seed)]
 
 

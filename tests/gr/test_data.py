@@ -39,6 +39,23 @@ def test_cube_slices_order_and_shape():
     assert data.cube_slices(cube, "channels_first").shape == (12, 2, 4, 4)
 
 
+@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
+def test_tf_slices_equal_the_numpy_slices(fmt):
+    cube = np.random.default_rng(0).standard_normal((3, 5, 5, 5)).astype(np.float32)
+    assert np.array_equal(data.tf_cube_slices(cube, fmt).numpy(), data.cube_slices(cube, fmt))
+
+
+@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
+def test_unshuffled_pipeline_yields_every_slice_in_order(gr_files, fmt):
+    ds = data.WholeCubeDataset(gr_files["std"], [0, 1], newton_augmentation=0.5,
+                               data_format=fmt)
+    x, y, _ = ds.arrays()
+    batches = list(ds.dataset(7, shuffle=False))
+    assert len(batches) == -(-len(ds) // 7)
+    assert np.array_equal(np.concatenate([b[0] for b in batches]), x)
+    assert np.array_equal(np.concatenate([b[1] for b in batches]), y)
+
+
 def test_labels_follow_the_theory(gr_files):
     ds = data.WholeCubeDataset(gr_files["std"], [0])
     with h5py.File(gr_files["std"]) as f:
