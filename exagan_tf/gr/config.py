@@ -47,7 +47,9 @@ class ModelParams:
 @dataclasses.dataclass(frozen=True)
 class DataParams:
     """``data_params``: datafile, train_seeds, test_seeds, newton_augmentation (original);
-    loader, batch_size, shuffle_buffer."""
+    loader, batch_size, shuffle_buffer (slices mixed at a time: the cubes, in a new random
+    order every epoch, are taken in groups that hold at least this many slices, and each
+    group's slices are permuted together)."""
 
     datafile: str
     train_seeds: int

@@ -34,6 +34,7 @@ from exagan_tf.fileio import open_h5
 from exagan_tf.gr.simulate import cube_name
 
 LOADERS = ("WholeCubeDataset", "WholeCubeDataset2")
+GROUP_BYTES = 64 * 2**20  # cubes handed to tf.data at once (at most; one if larger)
 LABELS = {"gr": 1.0, "newton": 0.0}
 THEORIES = ("gr", "newton")
 
@@ -146,14 +147,16 @@ def cube_slices(cube: np.ndarray, data_format: str = "channels_last") -> np.ndar
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
-def tf_cube_slices(cube: tf.Tensor, data_format: str = "channels_last") -> tf.Tensor:
-    """:func:`cube_slices` in TensorFlow ops (for the tf.data pipeline's parallel map): the 3 N
-    slices of a (C, N, N, N) cube in the same order and layout."""
+def tf_cube_slices(cubes: tf.Tensor, data_format: str = "channels_last") -> tf.Tensor:
+    """:func:`cube_slices` of a stack of cubes in TensorFlow ops (for the tf.data pipeline's
+    parallel map): (G, C, N, N, N) -> the 3 N slices of each cube in turn, (3 G N, N, N, C) (or
+    (3 G N, C, N, N)), every cube's slices in :func:`cube_slices`' order."""
     # slices along cube axes 1, 2, 3 lead; the other two spatial axes keep their order
-    orders = ((1, 2, 3, 0), (2, 1, 3, 0), (3, 1, 2, 0))
+    orders = ((0, 2, 3, 4, 1), (0, 3, 2, 4, 1), (0, 4, 2, 3, 1))
     if data_format == "channels_first":
-        orders = tuple((o[0], 0, o[1], o[2]) for o in orders)
-    return tf.concat([tf.transpose(cube, o) for o in orders], axis=0)
+        orders = tuple((o[0], o[1], 1, o[2], o[3]) for o in orders)
+    slices = tf.concat([tf.transpose(cubes, o) for o in orders], axis=1)  # (G, 3N, ...)
+    return tf.reshape(slices, tf.concat([[-1], tf.shape(slices)[2:]], axis=0))
 
 
 class _SliceDataset:
@@ -234,41 +237,53 @@ class _SliceDataset:
         shuffle_buffer: int = 4096,
         repeat: bool = False,
     ) -> tf.data.Dataset:
-        """Batches of (images, labels); shuffled by cube order and a slice buffer when asked."""
+        """Batches of (images, labels); when asked, shuffled by cube order and within groups of
+        at least ``shuffle_buffer`` slices."""
         if batch_size < 1:
             raise UserError(f"batch_size={batch_size}: expected a positive integer")
         epoch = {"n": 0}
         pairs = [(t, s) for s in self.seeds for t in THEORIES]
 
+        c, n = self.num_channels, self.image_size
+        # Cubes go to tf.data in groups: with shuffling, of as many cubes as fill
+        # ``shuffle_buffer`` slices, whose slices are then permuted together (the buffer holds
+        # the same slices as a shuffle buffer of that size would); without, of up to 64 MB.
+        # Python's and tf.data's per-element costs are then paid per group, not per slice.
+        per_cube = 3 * n
+        if shuffle:
+            group = max(1, -(-shuffle_buffer // per_cube))
+        else:
+            group = int(max(1, min(16, GROUP_BYTES // (4 * c * n**3))))
+
         def generate():
             order = list(pairs)
+            rng = np.random.default_rng([seed, epoch["n"]])
             if shuffle:
-                rng = np.random.default_rng([seed, epoch["n"]])
                 order = [order[i] for i in rng.permutation(len(order))]
                 epoch["n"] += 1
-            for theory, _, cube in self.cubes(order):
-                yield cube, np.array([LABELS[theory]], np.float32)
+            for first in range(0, len(order), group):
+                part = order[first:first + group]
+                cubes = [cube for _, _, cube in self.cubes(part)]
+                labels = np.repeat(np.array([LABELS[t] for t, _ in part], np.float32), per_cube)
+                m = per_cube * len(part)
+                perm = rng.permutation(m) if shuffle else np.arange(m)
+                yield np.stack(cubes), labels[:, None], perm
 
-        def to_slices(cube, label):
-            images = tf_cube_slices(cube, self.data_format)
-            return images, tf.tile(label[None], [tf.shape(images)[0], 1])
+        def to_slices(cubes, labels, perm):  # slicing in TF ops, in parallel (in order)
+            images = tf_cube_slices(cubes, self.data_format)
+            return tf.gather(images, perm), tf.gather(labels, perm)
 
-        c, n = self.num_channels, self.image_size
-        signature = (tf.TensorSpec((c, n, n, n), tf.float32), tf.TensorSpec((1,), tf.float32))
-        # the generator yields whole cubes; slicing runs in parallel inside tf.data, so
-        # Python's per-element cost is paid once per cube instead of once per slice
+        signature = (tf.TensorSpec((None, c, n, n, n), tf.float32),
+                     tf.TensorSpec((None, 1), tf.float32), tf.TensorSpec((None,), tf.int64))
         ds = (
             tf.data.Dataset.from_generator(generate, output_signature=signature)
             .map(to_slices, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-            .unbatch()
         )
-        if shuffle:
-            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         if repeat:
-            return ds.repeat().batch(batch_size).prefetch(tf.data.AUTOTUNE)
-        # the generator's length is known: tell tf.data, so Keras sizes its epochs exactly
+            return ds.repeat().rebatch(batch_size).prefetch(tf.data.AUTOTUNE)
+        # the length is known: tell tf.data, so Keras sizes its epochs exactly
         batches = -(-len(self) // batch_size)
-        ds = ds.batch(batch_size).apply(tf.data.experimental.assert_cardinality(batches))
+        ds = ds.rebatch(batch_size).apply(tf.data.experimental.assert_cardinality(batches))
         return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -41,8 +41,9 @@ def test_cube_slices_order_and_shape():
 
 @pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
 def test_tf_slices_equal_the_numpy_slices(fmt):
-    cube = np.random.default_rng(0).standard_normal((3, 5, 5, 5)).astype(np.float32)
-    assert np.array_equal(data.tf_cube_slices(cube, fmt).numpy(), data.cube_slices(cube, fmt))
+    cubes = np.random.default_rng(0).standard_normal((2, 3, 5, 5, 5)).astype(np.float32)
+    expected = np.concatenate([data.cube_slices(c, fmt) for c in cubes])
+    assert np.array_equal(data.tf_cube_slices(cubes, fmt).numpy(), expected)
 
 
 @pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
@@ -97,6 +98,22 @@ def test_tf_pipeline_shapes_and_both_formats(gr_files):
     labels = np.concatenate([b[1].numpy() for b in batches])
     assert images.shape == (len(ds), 16, 16, 1) and labels.shape == (len(ds), 1)
     assert labels.mean() == 0.5 and not np.all(labels[: len(labels) // 2] == labels[0])  # shuffled
+
+
+@pytest.mark.parametrize("buffer", [1, 40, 4096])
+def test_a_shuffled_pass_holds_every_slice_once(gr_files, buffer):
+    ds = data.WholeCubeDataset(gr_files["std"], [0, 1, 2])
+    x, y, _ = ds.arrays()
+    batches = list(ds.dataset(5, seed=3, shuffle_buffer=buffer))
+    xs = np.concatenate([b[0] for b in batches])
+    ys = np.concatenate([b[1] for b in batches])
+    assert len(batches) == -(-len(ds) // 5) and not np.array_equal(xs, x)
+
+    def rows(images, labels):  # each slice with its label, in a canonical order
+        flat = np.concatenate([images.reshape(len(images), -1), labels], axis=1)
+        return flat[np.lexsort(flat.T[::-1])]
+
+    assert np.array_equal(rows(xs, ys), rows(x, y))
     first = data.make_dataset(
         "WholeCubeDataset", gr_files["std"], [0], data_format="channels_first"
     )
