@@ -123,7 +123,7 @@ $(VENV)/.bench: $(VENV)/.installed
 	@touch $@
 
 bench: $(VENV)/.bench
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/run_all.py --full-size
 
 lint: venv
 	$(BIN)/ruff check exagan_tf tests benchmarks

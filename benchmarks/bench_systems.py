@@ -171,14 +171,18 @@ def _jit(model, jit: bool):
     return model
 
 
-def dcgan_case(multichannel: bool) -> tuple[Case, object]:
-    """ExaGAN DCGAN at the demo shapes with the base step (separate real/fake D batches, D twice
-    per G step, no spectral loss), with (base) or without (nomcr) multi-channel rescaling."""
+def dcgan_case(multichannel: bool, full_size: bool = False) -> tuple[Case, object]:
+    """ExaGAN DCGAN with the base step (separate real/fake D batches, D twice per G step, the
+    base kernel, no spectral loss), with (base) or without (nomcr) multi-channel rescaling; at
+    the demo shapes, or with ``full_size`` the ``base`` config itself (128^2, 4 layers, batch
+    64: the size the GPU runs use)."""
     from exagan_tf.config import load_exagan
 
-    base = load_exagan("demo")
-    cfg = dataclasses.replace(base, joint_batch=False, pspec_weight=0.0, g_ema=0.0,
-                              multichannel=multichannel, datafmt=FMT)
+    base = load_exagan("base")
+    shapes = base if full_size else load_exagan("demo")
+    cfg = dataclasses.replace(shapes, joint_batch=False, pspec_weight=0.0, g_ema=0.0,
+                              lr_decay=0.0, dequantize=False, convkern=base.convkern,
+                              learn_rate=base.learn_rate, multichannel=multichannel, datafmt=FMT)
 
     def make(jit):
         from exagan_tf.core.layers import MultiChannelRescale
@@ -205,7 +209,8 @@ def dcgan_case(multichannel: bool) -> tuple[Case, object]:
         return Bench(gan, batch, classic, flops)
 
     name = "base (MCR)" if multichannel else "nomcr"
-    return Case(f"dcgan_{'base' if multichannel else 'nomcr'}", "ExaGAN",
+    key = f"dcgan_{'base' if multichannel else 'nomcr'}" + ("_full" if full_size else "")
+    return Case(key, "ExaGAN",
                 f"DCGAN {name}: {cfg.img_dim}^2, {cfg.nlayers} layers, batch {cfg.batchsize}",
                 cfg.batchsize, "img", make), cfg
 

@@ -18,6 +18,7 @@ Rows, each a ratio against a baseline measured in the same run:
 Results go to ``benchmarks/results/latest.json`` and ``latest.md`` (written atomically).
 
     python benchmarks/run_all.py [--quick] [--steps 8] [--repeats 2] [--no-onednn] [--no-xla]
+                                 [--full-size]
 """
 
 from __future__ import annotations
@@ -175,6 +176,9 @@ def main(argv=None) -> dict:
     p.add_argument("--repeats", type=int, default=None, help="alternating rounds (2)")
     p.add_argument("--no-onednn", action="store_true", help="skip the oneDNN child processes")
     p.add_argument("--no-xla", action="store_true", help="skip the XLA variants")
+    p.add_argument("--full-size", action="store_true",
+                   help="add the DCGAN base step at its own size (128^2, batch 64; about 5 s a "
+                        "step on 2 cores) beside PyTorch, 3 steps a window")
     p.add_argument("--out", default=str(HERE / "results"), help="folder for latest.json/.md")
     a = p.parse_args(argv)
     t_start = time.perf_counter()
@@ -219,6 +223,12 @@ def main(argv=None) -> dict:
             r["torch"] = r["rates"].get("torch", "PyTorch not installed (bench extra)")
         say(f"{case.key}: " + ", ".join(f"{k} {v:.1f}" for k, v in r["rates"].items()))
         res["training"].append({k: v for k, v in r.items() if k != "bench"})
+    if a.full_size and not a.quick:
+        case, full_cfg = bs.dcgan_case(True, full_size=True)
+        r = bs.measure_case(case, 3, repeats, torch_cfg=full_cfg if torch_version else None)
+        r["torch"] = r["rates"].get("torch", "PyTorch not installed (bench extra)")
+        say(f"{case.key}: " + ", ".join(f"{k} {v:.2f}" for k, v in r["rates"].items()))
+        res["training"].insert(1, {k: v for k, v in r.items() if k != "bench"})
     if not (a.quick or a.no_onednn):
         keys = [k for k in ONEDNN_XLA_KEYS if k in keep]
         say(f"oneDNN on/off child processes for {', '.join(keys)}")
