@@ -33,9 +33,11 @@ Optimizers (``-o``): 0 Adam(beta_1 0.5, amsgrad) with Keras-2 ``decay=5e-6`` (in
 decay, lr / (1 + 5e-6 step)); 1 Adam(beta_1 0.5, decay 8e-8); 2 RMSprop(rho 0.9). The VAE uses
 Adam(beta_1 0.5, decay 8e-8).
 
-:class:`FoldedGenerator` is the trained generator for generation at speed: inference-mode batch
-norm is an affine map, folded into the next Dense layer, leaving matmul + LeakyReLU in NumPy
-(float32); the result equals ``generator(z, training=False)`` to float rounding.
+:class:`FoldedGenerator` is the trained generator without TensorFlow: inference-mode batch norm
+is an affine map, folded into the next Dense layer, leaving matmul + LeakyReLU in NumPy
+(float32); the result equals ``generator(z, training=False)`` to float rounding
+(``generate --engine numpy``; the Keras model measured faster on 2 cores, so it is the
+default).
 """
 
 from __future__ import annotations

@@ -96,6 +96,23 @@ def test_generate_to_root(gan_run, preprocessed, tmp_path):
     np.testing.assert_allclose(allm["w"], res["weight_per_muon"], rtol=1e-6)
 
 
+def test_both_generation_engines_write_the_same_muons(gan_run, preprocessed, tmp_path):
+    """``generate --engine keras`` (the default) and ``--engine numpy`` (batch norm folded)."""
+    run, _ = gan_run
+    data, transforms = preprocessed
+    _, _, g = train.load_trained(run, "final")
+    prompt = {c: t for c, t in transforms.items() if pp.CATEGORIES[c].prompt}
+    got = {}
+    for engine, gen in (("keras", g), ("numpy", models.FoldedGenerator.from_keras(g))):
+        res = generate.generate_to_root({c: gen for c in prompt}, prompt, 3000,
+                                        tmp_path / engine, seed=2, progress=False)
+        got[engine] = rootio.read_muons(res["files"][0])
+    assert len(got["keras"]["pz"]) > 2000
+    for key in ("px", "py", "pz", "z"):
+        np.testing.assert_allclose(got["keras"][key], got["numpy"][key], rtol=1e-4, atol=1e-4)
+    assert generate.parse_args(["--data", "d", "--out", "o"]).engine == "keras"
+
+
 def test_vae_train(vae_run):
     run, _ = vae_run
     for name in ("fom_floor.json", "fom_untrained.json", "models/decoder_best_rchi2.weights.h5"):
