@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,27 @@ THREADS = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NU
 def checkpoints_in(folder: Path) -> Callable[[], bool]:
     """A readiness test: a TensorFlow checkpoint exists in ``folder``."""
     return lambda: bool(list(Path(folder).glob("*.index")))
+
+
+def checkpoint_after(folder: Path, step: int) -> Callable[[], bool]:
+    """A readiness test: a checkpoint ``ckpt-N`` with N > ``step`` exists in ``folder``."""
+    return lambda: any(int(p.name[5:-6]) > step for p in Path(folder).glob("ckpt-*.index"))
+
+
+def saved_step(out: str) -> int:
+    """The step of the checkpoint the SIGTERM handler reported saving."""
+    return int(re.search(r"SIGTERM received: checkpoint saved at step (\d+);", out)[1])
+
+
+def checkpoint_steps(out: str) -> list[int]:
+    """The steps of the periodic checkpoints a run logged (``checkpoint K (step N)``)."""
+    return [int(s) for s in re.findall(r"checkpoint \d+ \(step (\d+)\)", out)]
+
+
+def assert_saved_again_after(out: str, step: int) -> None:
+    """The resumed run, signalled again, saved a checkpoint later than ``step``."""
+    again = re.search(r"checkpoint saved at step (\d+);", out)
+    assert again and int(again[1]) > step, out[-3000:]
 
 
 def sigterm_when(args: list[str], ready: Callable[[], bool], timeout: float = 180) -> str:

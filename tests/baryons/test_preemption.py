@@ -1,12 +1,17 @@
 """SIGTERM during baryon painting training (the CVAE's staged loop): a checkpoint at the current
 step, a clean exit, and the same command continuing from that step."""
 
-import re
-
 import pytest
 import yaml
 
-from tests.preemption import checkpoints_in, sigterm_when
+from tests.preemption import (
+    assert_saved_again_after,
+    checkpoint_after,
+    checkpoint_steps,
+    checkpoints_in,
+    saved_step,
+    sigterm_when,
+)
 
 PERIOD = 4  # pseudo_epoch 8 at batch 2
 
@@ -24,16 +29,12 @@ def test_sigterm_saves_stops_and_resumes(tiny_config):
     run = expts / "cvae_test" / "run0"
 
     out = sigterm_when(args, checkpoints_in(run / "checkpoints"))
-    step = int(re.search(r"SIGTERM received: checkpoint saved at step (\d+);", out)[1])
+    step = saved_step(out)
     assert f"stopped at step {step} of 600" in out, out[-2000:]
     assert (run / "checkpoints" / f"ckpt-{step}.index").exists()
 
-    def later_checkpoint():
-        return any(int(p.name[5:-6]) > step for p in (run / "checkpoints").glob("ckpt-*.index"))
-
-    out = sigterm_when(args, later_checkpoint)
+    out = sigterm_when(args, checkpoint_after(run / "checkpoints", step))
     assert f"from ckpt-{step} (step {step})" in out, out[-2000:]
-    periods = [int(s) for s in re.findall(r"checkpoint \d+ \(step (\d+)\)", out)]
+    periods = checkpoint_steps(out)
     assert periods and periods[0] == (step // PERIOD + 1) * PERIOD, (step, periods)
-    again = re.search(r"checkpoint saved at step (\d+);", out)
-    assert again and int(again[1]) > step, out[-2000:]
+    assert_saved_again_after(out, step)

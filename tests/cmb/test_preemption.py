@@ -5,7 +5,14 @@ import re
 
 import pytest
 
-from tests.preemption import checkpoints_in, sigterm_when
+from tests.preemption import (
+    assert_saved_again_after,
+    checkpoint_after,
+    checkpoint_steps,
+    checkpoints_in,
+    saved_step,
+    sigterm_when,
+)
 
 
 # the mechanism is shared with the muon trainer (tests/muons/test_preemption.py, in every run);
@@ -20,17 +27,13 @@ def test_sigterm_saves_stops_and_resumes(tiny_data_dir, tmp_path):
 
     out = sigterm_when(args, checkpoints_in(folder / "checkpoints"))
     per_epoch = int(re.search(r"epochs 0->1000 of (\d+) steps", out)[1])
-    step = int(re.search(r"SIGTERM received: checkpoint saved at step (\d+);", out)[1])
+    step = saved_step(out)
     assert f"stopped at step {step};" in out
     assert (folder / "checkpoints" / f"ckpt-{step}.index").exists()
     assert not (folder / "metrics.json").exists()  # stopped: not evaluated
 
-    def later_checkpoint():
-        return any(int(p.name[5:-6]) > step for p in (folder / "checkpoints").glob("*.index"))
-
-    out = sigterm_when(args, later_checkpoint)
+    out = sigterm_when(args, checkpoint_after(folder / "checkpoints", step))
     assert f"from ckpt-{step}" in out, out[-2000:]
-    epochs = [int(s) for s in re.findall(r"checkpoint \d+ \(step (\d+)\)", out)]
+    epochs = checkpoint_steps(out)
     assert epochs and epochs[0] == (step // per_epoch + 1) * per_epoch, (step, epochs)
-    again = re.search(r"checkpoint saved at step (\d+);", out)
-    assert again and int(again[1]) > step, out[-2000:]
+    assert_saved_again_after(out, step)

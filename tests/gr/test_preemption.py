@@ -3,7 +3,7 @@ the same command finishing the interrupted invocation (not adding another ``epoc
 
 import re
 
-from tests.preemption import checkpoints_in, sigterm_when
+from tests.preemption import assert_saved_again_after, checkpoints_in, saved_step, sigterm_when
 
 EPOCHS = 1000
 
@@ -19,7 +19,7 @@ def test_sigterm_saves_stops_and_resumes(tmp_path, gr_files, make_config):
     run = tmp_path / "runs" / "tiny"
 
     out = sigterm_when(args, checkpoints_in(run / "checkpoints"))
-    step = int(re.search(r"SIGTERM received: checkpoint saved at step (\d+);", out)[1])
+    step = saved_step(out)
     epoch = int(re.search(r"stopped in epoch (\d+) at step", out)[1])
     assert (run / "checkpoints" / f"ckpt-{step}.index").exists()
     assert step > (epoch - 1) * 6  # steps_per_epoch of the tiny config
@@ -28,5 +28,4 @@ def test_sigterm_saves_stops_and_resumes(tmp_path, gr_files, make_config):
     seen = epoch_lines(run / "train.log")
     out = sigterm_when(args, lambda: epoch_lines(run / "train.log") > seen)
     assert f"(epoch {epoch - 1})" in out and f"epochs {epoch - 1}->{EPOCHS}" in out, out[-2000:]
-    again = re.search(r"checkpoint saved at step (\d+);", out)
-    assert again and int(again[1]) > step, out[-2000:]
+    assert_saved_again_after(out, step)

@@ -2,9 +2,14 @@
 command continuing from that step (the mechanism of every ``fit``-driven trainer:
 ``core.callbacks.PreemptionGuard`` plus ``core.callbacks.fit_in_periods``)."""
 
-import re
-
-from tests.preemption import checkpoints_in, sigterm_when
+from tests.preemption import (
+    assert_saved_again_after,
+    checkpoint_after,
+    checkpoint_steps,
+    checkpoints_in,
+    saved_step,
+    sigterm_when,
+)
 
 PERIOD = 4  # save_interval of the vae_test tag
 
@@ -17,19 +22,15 @@ def test_sigterm_saves_stops_and_resumes(preprocessed, tmp_path):
     run = expts / "muon_vae_test" / "run0_mup_prompt"
 
     out = sigterm_when(args, checkpoints_in(run / "checkpoints"))
-    step = int(re.search(r"SIGTERM received: checkpoint saved at step (\d+);", out)[1])
+    step = saved_step(out)
     assert f"stopped at step {step} of 100000" in out
     assert (run / "checkpoints" / f"ckpt-{step}.index").exists()
 
-    def later_checkpoint():
-        return any(int(p.name[5:-6]) > step for p in (run / "checkpoints").glob("ckpt-*.index"))
-
-    out = sigterm_when(args, later_checkpoint)
+    out = sigterm_when(args, checkpoint_after(run / "checkpoints", step))
     assert f"resumed {run} at step {step}" in out, out[-2000:]
     # a period interrupted at `step` is completed first: checkpoints stay on period boundaries
-    periods = [int(s) for s in re.findall(r"checkpoint \d+ \(step (\d+)\)", out)]
+    periods = checkpoint_steps(out)
     assert periods and periods[0] == (step // PERIOD + 1) * PERIOD, (step, periods)
     assert all(p % PERIOD == 0 for p in periods)
-    again = re.search(r"checkpoint saved at step (\d+);", out)
-    assert again and int(again[1]) > step, out[-3000:]
+    assert_saved_again_after(out, step)
     assert (run / "command.txt").read_text().count(" resume: ") == 1
