@@ -265,16 +265,20 @@ class _SliceDataset:
                 part = order[first:first + group]
                 cubes = [cube for _, _, cube in self.cubes(part)]
                 labels = np.repeat(np.array([LABELS[t] for t, _ in part], np.float32), per_cube)
-                m = per_cube * len(part)
-                perm = rng.permutation(m) if shuffle else np.arange(m)
-                yield np.stack(cubes), labels[:, None], perm
+                group_of = (np.stack(cubes), labels[:, None])
+                # shuffling: the permutation of the group's slices goes along
+                yield (*group_of, rng.permutation(len(labels))) if shuffle else group_of
 
-        def to_slices(cubes, labels, perm):  # slicing in TF ops, in parallel (in order)
+        def to_slices(cubes, labels, perm=None):  # slicing in TF ops, in parallel (in order)
             images = tf_cube_slices(cubes, self.data_format)
+            if perm is None:
+                return images, labels
             return tf.gather(images, perm), tf.gather(labels, perm)
 
         signature = (tf.TensorSpec((None, c, n, n, n), tf.float32),
-                     tf.TensorSpec((None, 1), tf.float32), tf.TensorSpec((None,), tf.int64))
+                     tf.TensorSpec((None, 1), tf.float32))
+        if shuffle:
+            signature += (tf.TensorSpec((None,), tf.int64),)
         ds = (
             tf.data.Dataset.from_generator(generate, output_signature=signature)
             .map(to_slices, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
