@@ -208,27 +208,27 @@ def main(argv=None) -> dict:
     torch_version = None if a.quick else bench_torch.available()
     res["machine"]["torch"] = torch_version
     cases = bs.all_cases()
-    dcgan_cfg = bs.dcgan_case(True)[1]
+    torch_cfgs = {"dcgan_base": bs.dcgan_case(True)[1]}  # the rows with a PyTorch peer
+    window = {}  # steps per timing window where not --steps
+    if a.full_size and not a.quick:
+        full, torch_cfgs["dcgan_base_full"] = bs.dcgan_case(True, full_size=True)
+        cases.insert(1, full)
+        window[full.key] = 3  # about 5 s a step on 2 cores
     keep = {}
     res["training"] = []
     for case in cases:
         if a.quick and case.key not in QUICK_KEYS:
             continue
         xla = not (a.quick or a.no_xla) and case.key in ONEDNN_XLA_KEYS
-        want_torch = case.key == "dcgan_base" and not a.quick
-        r = bs.measure_case(case, steps, repeats, xla=xla,
-                            torch_cfg=dcgan_cfg if want_torch and torch_version else None)
+        want_torch = case.key in torch_cfgs and not a.quick
+        r = bs.measure_case(case, window.get(case.key, steps), repeats, xla=xla,
+                            torch_cfg=torch_cfgs[case.key] if want_torch and torch_version
+                            else None)
         keep[case.key] = r
         if want_torch:
             r["torch"] = r["rates"].get("torch", "PyTorch not installed (bench extra)")
-        say(f"{case.key}: " + ", ".join(f"{k} {v:.1f}" for k, v in r["rates"].items()))
-        res["training"].append({k: v for k, v in r.items() if k != "bench"})
-    if a.full_size and not a.quick:
-        case, full_cfg = bs.dcgan_case(True, full_size=True)
-        r = bs.measure_case(case, 3, repeats, torch_cfg=full_cfg if torch_version else None)
-        r["torch"] = r["rates"].get("torch", "PyTorch not installed (bench extra)")
         say(f"{case.key}: " + ", ".join(f"{k} {v:.2f}" for k, v in r["rates"].items()))
-        res["training"].insert(1, {k: v for k, v in r.items() if k != "bench"})
+        res["training"].append({k: v for k, v in r.items() if k != "bench"})
     if not (a.quick or a.no_onednn):
         keys = [k for k in ONEDNN_XLA_KEYS if k in keep]
         say(f"oneDNN on/off child processes for {', '.join(keys)}")
