@@ -23,13 +23,34 @@ Gas model (per particle i of mass m_p at redshift z; units in brackets)
 * Halo gas is depleted in low-mass groups: a fraction f_gas(M) = 1 / (1 + (M_c / M)^beta) of the
   cosmic share Omega_b/Omega_m stays bound (Schneider & Teyssier 2015, their Eq. 2.19; M_c =
   1.2e14 Msun/h, beta = 0.6).
-* Diffuse gas (particles in no halo) follows a density-temperature relation
+* Hot atmospheres: gas outside the FoF group but inside a halo's accretion shock is shock-heated
+  by that halo. The shock lies well beyond the virialised dark matter: 1.2-2 times the splashback
+  radius (Aung, Nagai & Lau 2021), median 2.6-3.5 R_200c = ~1.6-2.2 R_200m in the 324 clusters of
+  The Three Hundred (Zhang et al. 2025). Every particle within r_sh = ``shock_radius`` R_200m of a
+  halo's centre of mass takes kT_vir(M) for r <= R_200m and kT_vir(M) (R_200m / r)^p beyond (p =
+  ``outskirt_slope``), where R_200m = (3 M / (4 pi 200 Omega_m rho_c0))^(1/3) [comoving Mpc/h] is
+  the radius within which the mean density is 200 times the cosmic mean (about the FoF boundary
+  for b = 0.2); a particle in several atmospheres, or in a halo and an atmosphere, takes the
+  hottest temperature. With the gas elements below, this is what makes the rule non-local at map
+  resolution: the pressure of a pixel of ordinary density beside a cluster is set by the cluster's
+  mass. Atmosphere gas has the gas fraction f_gas(M) of the halo that heats it, so a halo's gas
+  profile continues smoothly across the FoF boundary.
+* Diffuse gas (particles in no halo and no atmosphere) follows a density-temperature relation
   T = T_0 (1 + delta)^(gamma - 1) (the power law of Hui & Gnedin 1997) with the CIC density
   contrast delta of the particles on the particle lattice, T_0 = 1e4 K and an effective
   gamma = 2 that includes the shock heating of the warm-hot gas in filaments (T ~ 1e5-1e6 K at
   delta ~ 10-100, as in Davé et al. 2001); it keeps the full Omega_b/Omega_m.
 * Electrons per particle: N_e = f_gas Omega_b/Omega_m m_p / (mu_e m_H), mu_e = 1.14; thermal
   electron energy E_i = N_e kT_i [keV] (electron and gas temperatures equal).
+* Gas elements: the gas is pressure-supported, so unlike the collisionless dark matter it is
+  smooth inside haloes (no gas-rich subhaloes, a cored profile) and on the filtering scale
+  outside them. Each particle's energy is deposited as a Gaussian gas element of sigma
+  ``halo_smoothing`` R_200m of the halo whose gas it is (0.5 R_200m: the projected pressure
+  of simulated and observed clusters is far more extended than their dark matter, e.g. only
+  ~55% of the Compton-y within 5 R_500 lies inside R_500, Arnaud et al. 2010) and
+  ``diffuse_smoothing`` (0.5 Mpc/h, about the filtering scale of the warm-hot gas) for
+  diffuse gas. The dark-matter map stays plain CIC, so the pressure of a pixel depends on the
+  halo masses around it, not on its own density alone.
 * Scatter: E_i is multiplied by S(x_i) = exp(sigma G(x_i) - sigma^2/2), with G a Gaussian random
   field of unit variance (white noise smoothed with a Gaussian of ``scatter_scale`` Mpc/h,
   normalised exactly by its discrete variance, read at the particle's nearest mesh node), drawn
@@ -42,7 +63,9 @@ Maps
   number per pixel of a slab of that thickness, 1 + delta_2D: the slabs of one axis have mean 1
   together, each slab about 1 (its own large-scale density contrast is kept).
 * The pressure map is the line-of-sight integral of the electron pressure, sum_i E_i W_i / A_pix
-  [eV cm^-3 Mpc], with W_i the 2D CIC weights and A_pix the comoving pixel area; multiply by
+  [eV cm^-3 Mpc], with W_i the 2D CIC weights convolved with particle i's Gaussian gas
+  element (projected, the 3D Gaussian is the 2D one of the same sigma; a particle's element
+  stays in its own slab) and A_pix the comoving pixel area; multiply by
   sigma_T / (m_e c^2) (:func:`compton_y`) for the thermal SZ Compton-y parameter.
 * A particle belongs to a slab by its coordinate along the projection axis (half-open ranges), so
   the slabs of one axis conserve the particle number and the painted energy exactly.
@@ -118,6 +141,12 @@ class GasModel:
         gamma: effective index of the diffuse-gas relation T ∝ (1 + delta)^(gamma - 1).
         scatter: sigma of ln S, the log-normal scatter.
         scatter_scale: Gaussian smoothing length of the scatter field [Mpc/h].
+        shock_radius: radius of a halo's hot atmosphere (its accretion shock) in units of
+            R_200m; 0 switches the atmospheres off (only FoF members are hot).
+        outskirt_slope: p of the atmosphere's temperature T_vir (R_200m / r)^p beyond R_200m.
+        halo_smoothing: size of the gas element of halo and atmosphere gas in units of the
+            halo's R_200m (the sigma of its Gaussian); 0: point-like.
+        diffuse_smoothing: size of the gas element of diffuse gas [Mpc/h]; 0: point-like.
     """
 
     linking_length: float = 0.2
@@ -131,6 +160,10 @@ class GasModel:
     gamma: float = 2.0
     scatter: float = 0.3
     scatter_scale: float = 2.0
+    shock_radius: float = 2.0
+    outskirt_slope: float = 1.0
+    halo_smoothing: float = 0.5
+    diffuse_smoothing: float = 0.5
 
 
 # --------------------------------------------------------------------------------------------
@@ -211,6 +244,71 @@ def fof_groups(pos: np.ndarray, box_size: float, linking: float) -> tuple[np.nda
     return labels, np.bincount(labels)
 
 
+def radius_200m(mass: float | np.ndarray, omega_m: float) -> np.ndarray:
+    """Comoving R_200m [Mpc/h] of haloes of mass ``mass`` [Msun/h]: the mean density inside is
+    200 times the cosmic mean matter density, (3 M / (4 pi 200 Omega_m rho_c0))^(1/3), the same
+    at every redshift in comoving units."""
+    mass = np.asarray(mass, dtype=np.float64)
+    return (3.0 * mass / (4.0 * np.pi * 200.0 * omega_m * RHO_CRIT0_H2)) ** (1.0 / 3.0)
+
+
+def halo_centres(pos: np.ndarray, labels: np.ndarray, groups: np.ndarray,
+                 box_size: float) -> np.ndarray:
+    """Periodic centres of mass (n_groups, 3) [Mpc/h] of the FoF groups ``groups``.
+
+    Each member is unwrapped to the periodic image nearest its group's first member before
+    averaging, so a group straddling the box edge has its centre inside the group.
+    """
+    pos = np.asarray(pos, dtype=np.float64)
+    slot = np.full(int(labels.max()) + 1, -1, np.int64)
+    slot[groups] = np.arange(groups.size)
+    member = np.flatnonzero(slot[labels] >= 0)
+    g = slot[labels[member]]
+    first = np.full(groups.size, -1, np.int64)
+    order = np.argsort(g, kind="stable")
+    uniq, start = np.unique(g[order], return_index=True)
+    first[uniq] = member[order[start]]
+    ref = pos[:, first[g]]
+    d = np.mod(pos[:, member] - ref + 0.5 * box_size, box_size) - 0.5 * box_size
+    n = np.bincount(g, minlength=groups.size).astype(np.float64)
+    centre = np.stack([np.bincount(g, weights=d[c], minlength=groups.size) / n
+                       for c in range(3)], axis=1)
+    return np.mod(pos[:, first].T + centre, box_size)
+
+
+def atmosphere_temperature(
+    pos: np.ndarray, centres: np.ndarray, masses: np.ndarray, z: float, omega_m: float,
+    h: float, box_size: float, model: GasModel | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The hottest halo atmosphere each particle lies in: ``(kT [keV], M [Msun/h])``, both 0
+    outside every atmosphere.
+
+    Atmosphere of a halo of mass M centred at ``centre``: kT_vir(M) for r <= R_200m,
+    kT_vir(M) (R_200m / r)^p for R_200m < r <= ``shock_radius`` R_200m (periodic distances).
+    """
+    model = model or GasModel()
+    points = np.mod(np.ascontiguousarray(np.asarray(pos, dtype=np.float64).T), box_size)
+    kt_out = np.zeros(points.shape[0])
+    mass_out = np.zeros(points.shape[0])
+    if len(masses) == 0 or model.shock_radius <= 0:
+        return kt_out, mass_out
+    r200 = radius_200m(masses, omega_m)
+    kt_vir = virial_temperature(masses, z, omega_m, h, model)
+    r_shock = np.minimum(model.shock_radius * r200, 0.5 * box_size)
+    tree = cKDTree(points, boxsize=box_size)
+    for c, rs, rv, kt, m in zip(centres, r_shock, r200, kt_vir, masses):
+        idx = np.asarray(tree.query_ball_point(c, rs), dtype=np.int64)
+        if idx.size == 0:
+            continue
+        d = np.mod(points[idx] - c + 0.5 * box_size, box_size) - 0.5 * box_size
+        r = np.sqrt(np.sum(d * d, axis=1))
+        t = kt * (rv / np.maximum(r, rv)) ** model.outskirt_slope
+        hotter = t > kt_out[idx]  # indices within one ball are distinct
+        kt_out[idx[hotter]] = t[hotter]
+        mass_out[idx[hotter]] = m
+    return kt_out, mass_out
+
+
 def scatter_field(n: int, box_size: float, scale: float, rng: np.random.Generator) -> np.ndarray:
     """A Gaussian random field of exactly unit variance, smoothed on ``scale`` Mpc/h; (n, n, n).
 
@@ -249,6 +347,8 @@ class PaintedParticles:
         temperature: kT_i [keV].
         halo_mass: M of the particle's halo [Msun/h], 0 for diffuse particles.
         n_haloes: FoF haloes with at least ``min_particles`` members.
+        in_atmosphere: particles heated by a halo atmosphere beyond their own temperature.
+        smoothing: sigma of each particle's Gaussian gas element [Mpc/h].
     """
 
     energy: np.ndarray
@@ -256,6 +356,8 @@ class PaintedParticles:
     temperature: np.ndarray
     halo_mass: np.ndarray
     n_haloes: int
+    in_atmosphere: np.ndarray
+    smoothing: np.ndarray
 
 
 def paint_particles(
@@ -293,13 +395,23 @@ def paint_particles(
     f_gas = np.ones(pos.shape[1])
     kt[in_halo] = virial_temperature(halo_mass[in_halo], z, omega_m, h, model)
     f_gas[in_halo] = bound_gas_fraction(halo_mass[in_halo], model)
+    groups = np.flatnonzero(sizes >= model.min_particles)
+    kt_atm, m_atm = atmosphere_temperature(pos, halo_centres(pos, labels, groups, box_size),
+                                           sizes[groups] * m_p, z, omega_m, h, box_size, model)
+    in_atmosphere = kt_atm > kt
+    kt[in_atmosphere] = kt_atm[in_atmosphere]
+    f_gas[in_atmosphere] = bound_gas_fraction(m_atm[in_atmosphere], model)
     baryon_fraction = nbody.BARYON_FRACTION
     electrons = f_gas * baryon_fraction * m_p * MSUN / h / (model.mu_e * M_H)
     energy_mean = electrons * kt
     g = ngp_lookup(scatter_field(npart, box_size, model.scatter_scale, rng), pos, box_size)
     energy = energy_mean * np.exp(model.scatter * g - 0.5 * model.scatter**2)
-    n_haloes = int(np.sum(sizes >= model.min_particles))
-    return PaintedParticles(energy, energy_mean, kt, halo_mass, n_haloes)
+    host = np.where(in_atmosphere, m_atm, halo_mass)  # the halo whose gas a particle is
+    smoothing = np.where(host > 0, model.halo_smoothing * radius_200m(np.maximum(host, 1.0),
+                                                                       omega_m),
+                         model.diffuse_smoothing)
+    return PaintedParticles(energy, energy_mean, kt, halo_mass, int(groups.size), in_atmosphere,
+                            smoothing)
 
 
 # --------------------------------------------------------------------------------------------
@@ -410,6 +522,33 @@ def deposit_2d(
     return np.bincount(idx, weights=wts, minlength=npix * npix).reshape(npix, npix)
 
 
+def smoothed_deposit_2d(
+    u: np.ndarray, v: np.ndarray, weights: Sequence[np.ndarray], smoothing: np.ndarray,
+    npix: int, box_size: float,
+) -> list[np.ndarray]:
+    """Periodic 2D deposit of gas elements: each particle's weight spread by a Gaussian of its
+    own ``smoothing`` sigma [Mpc/h] (after the CIC assignment), for each array in ``weights``.
+
+    Particles are grouped by smoothing length rounded to 1/8 of an octave (9% steps); each
+    group is deposited with :func:`deposit_2d` and convolved with its Gaussian (periodic,
+    normalised, truncated at 4 sigma), so every map keeps its weights' sum and is >= 0.
+    """
+    import scipy.ndimage
+
+    pixel = box_size / npix
+    level = np.round(8.0 * np.log2(np.maximum(np.asarray(smoothing, np.float64), 1e-6)))
+    out = [np.zeros((npix, npix)) for _ in weights]
+    for lev in np.unique(level):
+        sel = level == lev
+        sigma = 2.0 ** (lev / 8.0) / pixel
+        for acc, w in zip(out, weights):
+            m = deposit_2d(u[sel], v[sel], np.asarray(w)[sel], npix, box_size)
+            if sigma >= 0.05:
+                m = scipy.ndimage.gaussian_filter(m, sigma, mode="wrap", truncate=4.0)
+            acc += m
+    return out
+
+
 def slab_layout(n_sheets: int) -> dict[str, list[tuple[int, int, int]]]:
     """Slabs ``(axis, first_sheet, n_sheets)`` per kind for ``n_sheets`` sheets per axis.
 
@@ -435,18 +574,25 @@ def project_slab(
     hi: float,
     npix: int,
     box_size: float,
+    smoothing: np.ndarray | None = None,
 ) -> list[np.ndarray]:
-    """CIC maps of the particles with ``lo <= pos[axis] < hi`` for each weight (None = count).
+    """Maps of the particles with ``lo <= pos[axis] < hi`` for each weight (None = count).
 
-    The map's rows and columns are the two other axes in increasing order.
+    Counts are plain CIC; weights are CIC, or gas elements of per-particle Gaussian size when
+    ``smoothing`` (n,) [Mpc/h] is given (:func:`smoothed_deposit_2d`). The map's rows and
+    columns are the two other axes in increasing order.
     """
     inside = (pos[axis] >= lo) & (pos[axis] < hi)
     u_axis, v_axis = (a for a in range(3) if a != axis)
     u, v = pos[u_axis, inside], pos[v_axis, inside]
-    return [
-        deposit_2d(u, v, None if w is None else np.asarray(w)[inside], npix, box_size)
-        for w in weights
-    ]
+    out = [None if w is None else np.asarray(w)[inside] for w in weights]
+    if smoothing is not None:
+        given = [w for w in out if w is not None]
+        smoothed = iter(smoothed_deposit_2d(u, v, given, np.asarray(smoothing)[inside], npix,
+                                            box_size))
+        return [deposit_2d(u, v, None, npix, box_size) if w is None else next(smoothed)
+                for w in out]
+    return [deposit_2d(u, v, w, npix, box_size) for w in out]
 
 
 @dataclasses.dataclass
@@ -517,7 +663,8 @@ def simulate_maps(
             for s, (axis, first, width) in enumerate(slabs):
                 lo, hi = first * sheet, (first + width) * sheet
                 count, energy, energy_mean = project_slab(
-                    pos, [None, gas.energy, gas.energy_mean], axis, lo, hi, npix, box_size
+                    pos, [None, gas.energy, gas.energy_mean], axis, lo, hi, npix, box_size,
+                    smoothing=gas.smoothing,
                 )
                 per_slab[kind][iz, s] = int(round(count.sum()))
                 mean_count = npart**3 * width / n_sheets / npix**2
@@ -712,6 +859,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="linear power spectrum (Eisenstein & Hu or CAMB)")
     p.add_argument("--scatter", type=float, default=GasModel.scatter,
                    help="sigma of the log-normal scatter (0.3)")
+    p.add_argument("--shock-radius", type=float, default=GasModel.shock_radius,
+                   help="hot-atmosphere radius in R_200m (2; 0: only FoF members are hot)")
+    p.add_argument("--halo-smoothing", type=float, default=GasModel.halo_smoothing,
+                   help="gas-element size of halo gas in R_200m (0.5; 0: on the particles)")
+    p.add_argument("--diffuse-smoothing", type=float, default=GasModel.diffuse_smoothing,
+                   help="gas-element size of diffuse gas in Mpc/h (0.5; 0: on the particles)")
     return p
 
 
@@ -725,6 +878,12 @@ def check_options(args: argparse.Namespace) -> None:
         raise UserError(f"--box={args.box}: expected a positive box size in Mpc/h")
     if args.scatter < 0:
         raise UserError(f"--scatter={args.scatter}: expected sigma >= 0")
+    if min(args.halo_smoothing, args.diffuse_smoothing) < 0:
+        raise UserError(f"--halo-smoothing={args.halo_smoothing} --diffuse-smoothing="
+                        f"{args.diffuse_smoothing}: expected sizes >= 0")
+    if args.shock_radius < 0:
+        raise UserError(f"--shock-radius={args.shock_radius}: expected >= 0 (in R_200m; 0 = "
+                        "no atmospheres)")
     if sorted(set(args.redshifts)) != sorted(args.redshifts) or min(args.redshifts) < 0:
         raise UserError(f"--redshifts {args.redshifts}: expected distinct values >= 0")
 
@@ -739,7 +898,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError(f"{out / MAPS_FILE}: already exists; refusing to overwrite it "
                         "(choose another --out)")
     slab_layout(args.sheets)
-    model = GasModel(scatter=args.scatter)
+    model = GasModel(scatter=args.scatter, shock_radius=args.shock_radius,
+                     halo_smoothing=args.halo_smoothing,
+                     diffuse_smoothing=args.diffuse_smoothing)
     redshifts = sorted(args.redshifts)
     # (split, seed): the first training universe and the test universe as always (seed, seed+1)
     plan = [("train", args.seed), ("test", args.seed + 1)] + [

@@ -87,6 +87,78 @@ def test_deposit_and_slabs_conserve_particles_and_energy():
             total_w += e.sum()
         assert total_n == pytest.approx(5000, rel=1e-12)
         assert total_w == pytest.approx(w.sum(), rel=1e-12)
+    # gas elements of any size keep the energy of every slab and stay >= 0
+    h = rng.choice([0.0, 0.3, 1.0, 4.0], 5000)
+    for first in range(0, 6, 3):
+        lo, hi = first * 20 / 6, (first + 3) * 20 / 6
+        n, e = simulate.project_slab(pos, [None, w], 2, lo, hi, 16, 20.0, smoothing=h)
+        inside = (pos[2] >= lo) & (pos[2] < hi)
+        assert e.sum() == pytest.approx(w[inside].sum(), rel=1e-12)
+        assert e.min() >= 0
+        assert n.sum() == pytest.approx(inside.sum(), rel=1e-12)  # counts stay plain CIC
+
+
+def test_gas_elements_have_their_gaussian_size():
+    # one particle at a pixel node: its map is a periodic Gaussian of sigma h (in pixels)
+    npix, box = 64, 64.0
+    for h in (1.0, 4.0):  # sizes on the 1/8-octave grid
+        m = simulate.smoothed_deposit_2d(np.array([32.0]), np.array([32.0]), [np.ones(1)],
+                                         np.array([h]), npix, box)[0]
+        x = np.arange(npix) - 32.0
+        var = np.sum(m.sum(1) * x**2) / m.sum()
+        assert var == pytest.approx(h**2, rel=0.02)
+        assert m.max() == pytest.approx(1 / (2 * np.pi * h**2), rel=0.05)
+    # sizes are grouped in 1/8-octave steps: within a step the map is the same
+    a = simulate.smoothed_deposit_2d(np.array([5.0]), np.array([9.0]), [np.ones(1)],
+                                     np.array([2.0]), npix, box)[0]
+    b = simulate.smoothed_deposit_2d(np.array([5.0]), np.array([9.0]), [np.ones(1)],
+                                     np.array([2.0 * 2 ** 0.05]), npix, box)[0]
+    np.testing.assert_allclose(a, b)
+
+
+def test_radius_200m_and_halo_centres_across_the_boundary():
+    # by hand: M = 200 * Omega_m rho_c0 * 4/3 pi R^3
+    r = simulate.radius_200m(1e14, 0.3)
+    assert 200 * 0.3 * 2.775e11 * 4 / 3 * np.pi * r**3 == pytest.approx(1e14, rel=1e-12)
+    assert 1.0 < r < 1.3  # ~1.1 Mpc/h for 1e14 Msun/h
+    pos = np.array([[9.8, 0.2, 0.4, 5.0, 5.2], [1.0, 1.0, 1.3, 5.0, 5.0],
+                    [2.0, 2.0, 2.0, 7.0, 7.0]])
+    labels = np.array([0, 0, 0, 1, 1])
+    c = simulate.halo_centres(pos, labels, np.array([0, 1]), 10.0)
+    np.testing.assert_allclose(c[0], [(9.8 + 10.2 + 10.4) / 3 - 10.0, 1.1, 2.0], atol=1e-12)
+    np.testing.assert_allclose(c[1], [5.1, 5.0, 7.0], atol=1e-12)
+
+
+def test_atmosphere_temperature_profile_and_hottest_halo_wins():
+    model = simulate.GasModel(shock_radius=2.0, outskirt_slope=1.0)
+    box, om, h = 100.0, 0.3, 0.7
+    m_big, m_small = 1e15, 1e14
+    r200 = simulate.radius_200m(m_big, om)
+    # particles on a line through the big halo's centre at 50, plus one at the small halo
+    radii = np.array([0.5, 1.0, 1.5, 1.99, 2.01, 3.0]) * r200
+    pos = np.zeros((3, radii.size + 1)) + 50.0
+    pos[0, :-1] += radii
+    pos[:, -1] = [10.0, 10.0, 99.9]
+    centres = np.array([[50.0, 50.0, 50.0], [10.0, 10.0, 0.1]])  # the small one wraps in z
+    kt, mass = simulate.atmosphere_temperature(pos, centres, np.array([m_big, m_small]), 0.0,
+                                               om, h, box, model)
+    kvir = simulate.virial_temperature(m_big, 0.0, om, h)
+    expect = kvir * np.array([1.0, 1.0, 1 / 1.5, 1 / 1.99, 0.0, 0.0])
+    np.testing.assert_allclose(kt[:-1], expect, rtol=1e-9)
+    assert mass[:4].tolist() == [m_big] * 4 and mass[4] == 0
+    assert kt[-1] == pytest.approx(simulate.virial_temperature(m_small, 0.0, om, h))
+    # where two atmospheres overlap, the hotter one sets the temperature and the mass
+    pos2 = np.array([[50.0 + 1.9 * r200], [50.0], [50.0]])
+    kt2, mass2 = simulate.atmosphere_temperature(
+        pos2, np.array([[50.0, 50.0, 50.0], [50.0 + 1.9 * r200, 50.0, 50.0]]),
+        np.array([m_big, m_small]), 0.0, om, h, box, model)
+    assert kt2[0] == pytest.approx(max(kvir / 1.9, simulate.virial_temperature(m_small, 0, om,
+                                                                                h)))
+    assert mass2[0] == (m_big if kvir / 1.9 > simulate.virial_temperature(m_small, 0, om, h)
+                        else m_small)
+    none, _ = simulate.atmosphere_temperature(pos, centres, np.array([m_big, m_small]), 0.0, om,
+                                              h, box, simulate.GasModel(shock_radius=0.0))
+    assert not none.any()
 
 
 def test_layout_counts():
@@ -107,10 +179,21 @@ def test_painting_scatter_is_exactly_lognormal_around_the_mean():
     assert np.all(gas.energy_mean > 0)
     assert ln_s.mean() == pytest.approx(-0.045, abs=0.05)
     assert ln_s.std() == pytest.approx(0.3, abs=0.06)
-    # halo particles are hotter than any diffuse particle
-    hot = gas.halo_mass > 0
-    if hot.any():
-        assert gas.temperature[hot].min() > gas.temperature[~hot].max() / 10
+    # halo and atmosphere gas is hotter than any diffuse gas; atmospheres add hot gas
+    hot = (gas.halo_mass > 0) | gas.in_atmosphere
+    assert hot.any() and gas.in_atmosphere.any()
+    assert gas.temperature[hot].min() > gas.temperature[~hot].max() / 10
+    bare = simulate.paint_particles(pos, 0.0, phys, 64.0, 16, np.random.default_rng(5),
+                                    simulate.GasModel(shock_radius=0.0))
+    assert not bare.in_atmosphere.any()
+    assert gas.energy_mean.sum() > bare.energy_mean.sum()
+    # gas elements: haloes' scale with R_200m, diffuse gas the fixed size
+    model = simulate.GasModel()
+    diffuse = ~hot
+    np.testing.assert_allclose(gas.smoothing[diffuse], model.diffuse_smoothing)
+    members = (gas.halo_mass > 0) & ~gas.in_atmosphere
+    np.testing.assert_allclose(gas.smoothing[members], model.halo_smoothing
+                               * simulate.radius_200m(gas.halo_mass[members], phys[0]))
 
 
 def test_written_maps_and_stats(tiny_data):
