@@ -77,13 +77,15 @@ muons-demo: data-muons
 		test -f $$r/dangerous_final_s1.json || $(PY) -m exagan_tf.muons.dangerous evaluate $$r \
 		--reference data/muons/dangerous_reference.npz || exit 1; done
 
-# Baryon painting: 64^3 N-body dark matter at 11 redshifts with painted gas pressure (~35 s)
+# Baryon painting: 64^3 N-body dark matter at 11 redshifts with painted gas pressure, eight
+# training universes and one test universe (~1.7 min)
 BARYON_FULL_TAGS := cvae cgan
 BARYON_TAGS := cvae_demo cgan_demo cvae_holdout cgan_holdout cvae_test cgan_test
 TRAIN_DATA := $(if $(filter $(CONFIG),$(BARYON_FULL_TAGS)),data-baryons-full,$(if $(filter $(CONFIG),$(BARYON_TAGS)),data-baryons,data))
 
 data-baryons: venv
-	@test -f data/baryons/baryon_maps.h5 || $(PY) -m exagan_tf.baryons.simulate --out data/baryons --seed $(SEED)
+	@test -f data/baryons/baryon_maps.h5 || $(PY) -m exagan_tf.baryons.simulate --out data/baryons --seed $(SEED) \
+		--train-universes 8
 
 data-baryons-full: venv
 	@test -f data/baryons_full/baryon_maps.h5 || $(PY) -m exagan_tf.baryons.simulate --out data/baryons_full \

@@ -755,7 +755,8 @@ def data_missing_message(datadir: str | Path) -> str:
     """The one-line error for a missing data folder, naming the command that makes it."""
     return (
         f"{Path(datadir) / MAPS_FILE}: no such file; make the baryon data first with "
-        f"`python -m exagan_tf.baryons.simulate --out {datadir}` (or `make data-baryons`)"
+        f"`python -m exagan_tf.baryons.simulate --out {datadir} --train-universes 8` (the "
+        "demo data; `make data-baryons` makes data/baryons)"
     )
 
 
