@@ -235,6 +235,21 @@ def test_cli_refuses_to_overwrite(tiny_data, capsys):
     assert "refusing to overwrite" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag, value, expect", [
+    ("--shock-radius", "-1", "--shock-radius=-1.0: expected >= 0"),
+    ("--halo-smoothing", "-0.5", "expected sizes >= 0"),
+    ("--diffuse-smoothing", "-2", "expected sizes >= 0"),
+    ("--scatter", "-0.1", "expected sigma >= 0"),
+])
+def test_cli_rejects_negative_gas_options(tmp_path, capsys, flag, value, expect):
+    with pytest.raises(SystemExit) as exc:
+        simulate.main(["--out", str(tmp_path / "d"), flag, value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert expect in err and "Traceback" not in err
+    assert not (tmp_path / "d").exists()
+
+
 def test_extra_training_universes_append_slabs_and_keep_the_test_universe(tmp_path, capsys):
     opts = ["--npart", "8", "--box", "32", "--npix", "8", "--nsteps", "4", "--redshifts", "0",
             "1"]
