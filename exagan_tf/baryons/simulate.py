@@ -221,22 +221,35 @@ def compton_y(pressure_map: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def fof_groups(pos: np.ndarray, box_size: float, linking: float) -> tuple[np.ndarray, np.ndarray]:
+def particle_tree(pos: np.ndarray, box_size: float) -> cKDTree:
+    """Periodic k-d tree of (3, n) positions [Mpc/h] (float64, wrapped into the box); its
+    ``data`` are the points in particle order. Built once per snapshot for the FoF groups and
+    the atmospheres."""
+    points = np.mod(np.ascontiguousarray(np.asarray(pos, dtype=np.float64).T), box_size)
+    return cKDTree(points, boxsize=box_size)
+
+
+def min_image(d: np.ndarray, box_size: float) -> np.ndarray:
+    """Periodic separations wrapped to [-box_size / 2, box_size / 2)."""
+    return np.mod(d + 0.5 * box_size, box_size) - 0.5 * box_size
+
+
+def fof_groups(pos: np.ndarray, box_size: float, linking: float,
+               tree: cKDTree | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Friends-of-friends groups of particles in a periodic box.
 
     Args:
         pos: (3, n) positions [Mpc/h] in [0, box_size).
         box_size: box side [Mpc/h].
         linking: linking length [Mpc/h]: particles closer than this are friends.
+        tree: :func:`particle_tree` of ``pos``, when the caller has built it already.
 
     Returns:
         ``(labels, sizes)``: the group index of every particle (n,) and the members per group.
     """
-    points = np.ascontiguousarray(np.asarray(pos, dtype=np.float64).T)
-    points = np.mod(points, box_size)
-    tree = cKDTree(points, boxsize=box_size)
+    tree = particle_tree(pos, box_size) if tree is None else tree
     pairs = tree.query_pairs(linking, output_type="ndarray")
-    n = points.shape[0]
+    n = tree.n
     graph = scipy.sparse.coo_matrix(
         (np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(n, n)
     )
@@ -269,7 +282,7 @@ def halo_centres(pos: np.ndarray, labels: np.ndarray, groups: np.ndarray,
     uniq, start = np.unique(g[order], return_index=True)
     first[uniq] = member[order[start]]
     ref = pos[:, first[g]]
-    d = np.mod(pos[:, member] - ref + 0.5 * box_size, box_size) - 0.5 * box_size
+    d = min_image(pos[:, member] - ref, box_size)
     n = np.bincount(g, minlength=groups.size).astype(np.float64)
     centre = np.stack([np.bincount(g, weights=d[c], minlength=groups.size) / n
                        for c in range(3)], axis=1)
@@ -278,29 +291,31 @@ def halo_centres(pos: np.ndarray, labels: np.ndarray, groups: np.ndarray,
 
 def atmosphere_temperature(
     pos: np.ndarray, centres: np.ndarray, masses: np.ndarray, z: float, omega_m: float,
-    h: float, box_size: float, model: GasModel | None = None,
+    h: float, box_size: float, model: GasModel | None = None, tree: cKDTree | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The hottest halo atmosphere each particle lies in: ``(kT [keV], M [Msun/h])``, both 0
     outside every atmosphere.
 
     Atmosphere of a halo of mass M centred at ``centre``: kT_vir(M) for r <= R_200m,
     kT_vir(M) (R_200m / r)^p for R_200m < r <= ``shock_radius`` R_200m (periodic distances).
+    ``tree``: :func:`particle_tree` of ``pos``, when the caller has built it already.
     """
     model = model or GasModel()
-    points = np.mod(np.ascontiguousarray(np.asarray(pos, dtype=np.float64).T), box_size)
-    kt_out = np.zeros(points.shape[0])
-    mass_out = np.zeros(points.shape[0])
+    n = np.shape(pos)[1]
+    kt_out = np.zeros(n)
+    mass_out = np.zeros(n)
     if len(masses) == 0 or model.shock_radius <= 0:
         return kt_out, mass_out
+    tree = particle_tree(pos, box_size) if tree is None else tree
+    points = tree.data
     r200 = radius_200m(masses, omega_m)
     kt_vir = virial_temperature(masses, z, omega_m, h, model)
     r_shock = np.minimum(model.shock_radius * r200, 0.5 * box_size)
-    tree = cKDTree(points, boxsize=box_size)
     for c, rs, rv, kt, m in zip(centres, r_shock, r200, kt_vir, masses):
         idx = np.asarray(tree.query_ball_point(c, rs), dtype=np.int64)
         if idx.size == 0:
             continue
-        d = np.mod(points[idx] - c + 0.5 * box_size, box_size) - 0.5 * box_size
+        d = min_image(points[idx] - c, box_size)
         r = np.sqrt(np.sum(d * d, axis=1))
         t = kt * (rv / np.maximum(r, rv)) ** model.outskirt_slope
         hotter = t > kt_out[idx]  # indices within one ball are distinct
@@ -383,7 +398,8 @@ def paint_particles(
     model = model or GasModel()
     omega_m, h = float(phys[0]), float(phys[3]) / 100.0
     m_p = particle_mass(omega_m, box_size, npart)
-    labels, sizes = fof_groups(pos, box_size, model.linking_length * box_size / npart)
+    tree = particle_tree(pos, box_size)
+    labels, sizes = fof_groups(pos, box_size, model.linking_length * box_size / npart, tree)
     members = sizes[labels]
     in_halo = members >= model.min_particles
     halo_mass = np.where(in_halo, members * m_p, 0.0)
@@ -397,7 +413,8 @@ def paint_particles(
     f_gas[in_halo] = bound_gas_fraction(halo_mass[in_halo], model)
     groups = np.flatnonzero(sizes >= model.min_particles)
     kt_atm, m_atm = atmosphere_temperature(pos, halo_centres(pos, labels, groups, box_size),
-                                           sizes[groups] * m_p, z, omega_m, h, box_size, model)
+                                           sizes[groups] * m_p, z, omega_m, h, box_size, model,
+                                           tree)
     in_atmosphere = kt_atm > kt
     kt[in_atmosphere] = kt_atm[in_atmosphere]
     f_gas[in_atmosphere] = bound_gas_fraction(m_atm[in_atmosphere], model)
