@@ -17,6 +17,7 @@ the wrong type is a :class:`~exagan_tf.errors.UserError` naming the key, the tag
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from pathlib import Path
@@ -77,10 +78,24 @@ def _describe(hint: Any) -> str:
     return str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
 
 
+def _aliased(cls, values: dict, tag: str, path) -> dict:
+    """``values`` with the old spellings of ``cls.ALIASES`` (old name -> key) renamed."""
+    aliases = getattr(cls, "ALIASES", {})
+    out = {}
+    for key, value in values.items():
+        name = aliases.get(key, key)
+        if name in out:
+            raise UserError(f"{path}: tag '{tag}': '{key}' and '{name}' set the same key")
+        out[name] = value
+    return out
+
+
 def build_config(cls: type[T], values: dict, tag: str, path: str | Path) -> T:
-    """Validate ``values`` against the dataclass ``cls`` and return an instance."""
+    """Validate ``values`` against the dataclass ``cls`` and return an instance (keys under an
+    old spelling listed in ``cls.ALIASES`` are accepted under their new name)."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = _aliased(cls, values, tag, path)
     for key in values:
         if key not in fields:
             close = [f for f in fields if f.lower() == str(key).lower()]
@@ -133,8 +148,74 @@ def config_from_dict(cls: type[T], values: dict, source: str) -> T:
     return build_config(cls, values, "resolved", source)
 
 
+def nearest_key(key: str, keys) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``keys`` to ``key``, or ``''``."""
+    keys = [str(k) for k in keys]
+    close = [k for k in keys if k.lower() == key.lower()]
+    close = close or difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    """``key=value`` of a ``--set`` option as (key, value text)."""
+    key, eq, value = text.partition("=")
+    if not eq or not key.strip():
+        raise UserError(f"--set {text!r}: expected key=value")
+    return key.strip(), value
+
+
+def typed_value(key: str, text: str, hint) -> Any:
+    """The value of ``--set key=text`` as the YAML would give it for a key of type ``hint``
+    (``3`` for an int, ``1e-3`` for a float, ``[4, 8]`` for a tuple, ``null`` for None, a bare
+    word for a string); a value that fits no reading names key, value and the expected type."""
+    try:
+        value = yaml.safe_load(text) if text.strip() else text
+    except yaml.YAMLError:
+        value = text
+    candidates = [value, text]
+    try:
+        candidates.append(float(text))
+    except ValueError:
+        pass
+    for candidate in candidates:
+        if _check_type(candidate, hint):
+            return list(candidate) if isinstance(candidate, tuple) else candidate
+    raise UserError(f"--set {key}={text}: expected {_describe(hint)}")
+
+
+def apply_overrides(cls, values: dict, sets: list[str], where: str) -> dict:
+    """``values`` (a tag's mapping) with the ``--set key=value`` overrides applied, each typed
+    like the YAML and checked against the fields of the dataclass ``cls``."""
+    hints = typing.get_type_hints(cls)
+    aliases = getattr(cls, "ALIASES", {})
+    out = _aliased(cls, dict(values), "resolved", where)
+    for text in sets:
+        key, raw = parse_override(text)
+        name = aliases.get(key, key)
+        if name not in hints or name not in {f.name for f in dataclasses.fields(cls)}:
+            fields = [f.name for f in dataclasses.fields(cls)]
+            raise UserError(f"--set {key}: unknown key of {where}{nearest_key(key, fields)}")
+        out[name] = typed_value(key, raw, hints[name])
+    return out
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RunSettings:
+    """The run settings every system's config shares, one name each: seed (of the weights,
+    the data order and the noise), distribute (``tf.distribute`` strategy, see
+    :mod:`exagan_tf.distribute`), precision (Keras dtype policy, see :mod:`exagan_tf.precision`;
+    float32 = the originals), jit_compile (XLA; off as in the originals) and keep_checkpoints
+    (latest checkpoints kept for resuming)."""
+
+    seed: int = 0
+    distribute: typing.Literal["auto", "none", "mirrored", "multiworker"] = "auto"
+    precision: typing.Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"] = "float32"
+    jit_compile: bool = False
+    keep_checkpoints: int = 2
+
+
 @dataclasses.dataclass(frozen=True)
-class DCGANConfig:
+class DCGANConfig(RunSettings):
     """ExaGAN DCGAN hyperparameters, under the original ``config.yaml`` names.
 
     Keys from the original: dataname, img_dim, noise_vect_len, nlayers, convkern, convstride,
@@ -171,19 +252,14 @@ class DCGANConfig:
     multichannel: bool
     datadir: str = "data"
     linear_scaler: float = 1000.0
-    seed: int = 0
     n_eval: int = 1024
     best_after: int = 30
-    keep_checkpoints: int = 2
-    distribute: typing.Literal["auto", "none", "mirrored", "multiworker"] = "auto"
-    jit_compile: bool = False
     joint_batch: bool = False
     pspec_weight: float = 0.0
     pspec_images: int = 1024
     g_ema: float = 0.0
     lr_decay: float = 0.0
     dequantize: bool = False
-    precision: typing.Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"] = "float32"
 
     def validate(self) -> str | None:
         """Return a one-line problem description, or None when the values are consistent."""

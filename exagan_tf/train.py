@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
 import sys
 import time
 from pathlib import Path
@@ -85,9 +84,10 @@ def main(argv=None) -> int:
     )
 
 
-def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[str]) -> int:
-    """Create or resume the run and train until its last step."""
-    from exagan_tf import runs
+def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[str],
+          command: list[str] | None = None) -> int:
+    """Create or resume the run and train until its last step (``command``: the words
+    recorded in ``command.txt`` after the interpreter, default ``-m exagan_tf.train ARGV``)."""
     from exagan_tf.cosmo import data as cosmo_data
 
     train_files = cosmo_data.shard_files(cfg.datadir, cfg.dataname, "train")
@@ -101,74 +101,41 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
             f"of batchsize={cfg.batchsize}"
         )
 
-    import keras
     import tensorflow as tf
 
     from exagan_tf import distribute
     from exagan_tf.core import callbacks as cb
     from exagan_tf.core import plots, stats
+    from exagan_tf.core.trainer import Lifecycle, best_metrics, tag_run
     from exagan_tf.cosmo.dcgan import build_gan, counts_from_generated
-    from exagan_tf.precision import apply_precision
 
-    policy = apply_precision(cfg.precision)  # before any layer is built
-    strategy = distribute.get_strategy(cfg.distribute)  # multiworker: before any TF op
     # multi-worker: only the chief writes the run; each worker reads its own shard files
-    run = distribute.open_run(
-        lambda: runs.open_run(tag, run_id, cfg, expts, ["-m", "exagan_tf.train", *argv]),
-        runs.run_path(tag, run_id, expts),
-        strategy,
+    life = Lifecycle(
+        cfg, *tag_run(cfg, tag, run_id, expts, command or ["-m", "exagan_tf.train", *argv])
     )
-    log = runs.setup_logging(run)
+    run, log, strategy = life.run, life.log, life.strategy
     my_shards = distribute.shard_files(
         list(zip(train_files, train_counts)), strategy, "training shard files"
     )
-    meta = run.read_meta()
-    data_format = meta.get("data_format") or distribute.resolve_data_format(cfg.datafmt)
+    data_format = life.data_format(cfg.datafmt)
     # fit runs whole checkpoint periods, so the last one is completed
     periods = math.ceil(total_steps(cfg, n_train, max_steps) / cfg.checkpt_batch)
     steps = periods * cfg.checkpt_batch
-    runs.write_meta(
-        run,
-        {
-            "config_tag": tag,
-            "data_format": data_format,
-            "precision": policy,
-            "replicas": strategy.num_replicas_in_sync,
-            "strategy": type(strategy).__name__,
-            "workers": distribute.num_workers(strategy),
-            "n_train": n_train,
-            "train_files": len(train_files),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "python": platform.python_version(),
-            "host": platform.node(),
-        },
-    )
+    life.record({"config_tag": tag, "data_format": data_format, "n_train": n_train,
+                 "train_files": len(train_files)})
 
     spectral_targets = None
     if cfg.pspec_weight:
         spectral_targets = cosmo_data.read_images(train_files, cfg.pspec_images, cfg.img_dim)
     with strategy.scope():
         gan = build_gan(cfg, data_format, spectral_targets, total_steps=steps)
-        best = {
-            k: tf.Variable(math.inf, dtype=tf.float64, trainable=False, name=f"best_{k}")
-            for k in ("chisq", "chisq_pspect")
-        }
-    ckpt = tf.train.Checkpoint(
-        generator=gan.generator,
-        discriminator=gan.discriminator,
-        d_optimizer=gan.d_optimizer,
-        g_optimizer=gan.g_optimizer,
-        **best,
-        **({"g_ema": _variables_checkpoint(gan.ema_weights)} if gan.ema_weights else {}),
+        best = best_metrics(("chisq", "chisq_pspect"))
+    life.checkpoint(
+        {"generator": gan.generator, "discriminator": gan.discriminator,
+         "d_optimizer": gan.d_optimizer, "g_optimizer": gan.g_optimizer, **best,
+         **({"g_ema": _variables_checkpoint(gan.ema_weights)} if gan.ema_weights else {})},
+        describe=lambda: f" (step {int(gan.step.numpy())})",
     )
-    manager = tf.train.CheckpointManager(ckpt, run.checkpoints, max_to_keep=cfg.keep_checkpoints)
-    if manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint).expect_partial()
-        log.info(
-            f"resumed {run.path} from {Path(manager.latest_checkpoint).name} "
-            f"(step {int(gan.step.numpy())})"
-        )
     start = int(gan.step.numpy())
     if start >= steps:
         log.info(f"{run.path}: already trained to step {start} of {steps}; nothing to do")
@@ -199,7 +166,6 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         return counts_from_generated(gan.generate(n, seed=cfg.seed + 777), cfg, data_format)
 
     writer = tf.summary.create_file_writer(str(run.logs))
-    guard = cb.NaNGuard(log)
     monitor = cb.SampleMonitor(
         sample_counts,
         val_counts,
@@ -216,29 +182,18 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         best,
         cfg.checkpt_batch,
         log,
-        guard,
+        life.guard,
     )
-    preempt = cb.PreemptionGuard(manager, log, strategy=strategy)
-    callbacks = [
-        guard,
-        preempt,
-        cb.ProgressLog(log, cfg.print_batch, steps, cfg.batchsize),
-        monitor,
-        cb.CheckpointSaver(manager, guard),
-    ]
+    callbacks = life.callbacks(cb.ProgressLog(log, cfg.print_batch, steps, cfg.batchsize), monitor)
     t0 = time.perf_counter()
-    with preempt:  # a signal between two fit calls is caught too
-        cb.fit_in_periods(gan, dataset, start, steps, cfg.checkpt_batch, callbacks, guard,
-                          preempt)
-    guard.raise_if_bad(run.path, manager)
-    if preempt.saved_step is not None:
-        log.info(f"stopped at step {preempt.saved_step} of {steps}; resume with the same command")
-        return 0
+    with life.preempt:  # a signal between two fit calls is caught too
+        if life.fit_periods(gan, dataset, start, steps, cfg.checkpt_batch, callbacks):
+            life.stopped(steps)
+            return 0
     done = int(gan.step.numpy())
     rate = (done - start) * cfg.batchsize / (time.perf_counter() - t0)
     sampler = gan.sampler  # the weight average when g_ema is set
-    cb.save_weights_atomic(sampler, run.models / "g_final.weights.h5")
-    cb.save_model_atomic(sampler, run.models / "generator_final.keras")
+    life.export({"g_final.weights.h5": sampler, "generator_final.keras": sampler})
     log.info(f"done: step {done}, {rate:.1f} images/s; outputs in {run.path}")
     return 0
 

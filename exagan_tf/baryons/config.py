@@ -13,14 +13,14 @@ import math
 import typing
 from pathlib import Path
 
-from exagan_tf.config import EXPERIMENTS_DIR, load_config, read_tags
+from exagan_tf.config import EXPERIMENTS_DIR, RunSettings, load_config, read_tags
 from exagan_tf.errors import UserError
 
 BARYONS_FILE = EXPERIMENTS_DIR / "baryons.yaml"
 
 
 @dataclasses.dataclass(frozen=True)
-class BaryonConfig:
+class BaryonConfig(RunSettings):
     """Hyperparameters of a CVAE or CGAN painting run.
 
     Common: model, datadir, tile_size, pseudo_epoch (samples per pseudo-epoch: 1568 in the
@@ -73,13 +73,8 @@ class BaryonConfig:
     g_res_blocks: int = 9
     # run
     datafmt: typing.Literal["channels_first", "channels_last", "auto"] = "auto"
-    distribute: typing.Literal["auto", "none", "mirrored", "multiworker"] = "auto"
-    seed: int = 0
-    keep_checkpoints: int = 2
     best_after: int = 0
-    jit_compile: bool = False
     print_batch: int = 50
-    precision: typing.Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"] = "float32"
 
     def validate(self) -> str | None:
         """One-line problem description, or None."""

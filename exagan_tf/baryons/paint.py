@@ -191,9 +191,9 @@ def load_painter(run_dir: str | Path, weights: str = "final", latent: str = "sam
     meta = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() \
         else {}
     data_format = meta.get("data_format", "channels_last")
-    from exagan_tf.baryons import train as btrain
+    from exagan_tf.baryons.models import build_networks
 
-    nets = btrain.build_networks(cfg, data_format)
+    nets = build_networks(cfg, data_format)
     tag = "final" if weights == "final" else f"best_{weights}"
     for name, net in nets.items():
         path = run_dir / "models" / f"{name}_{tag}.weights.h5"

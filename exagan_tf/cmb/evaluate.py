@@ -302,7 +302,7 @@ def evaluate_model(model_dir: str | Path) -> dict:
     import keras
 
     from exagan_tf.cmb import data as cmb_data
-    from exagan_tf.cmb.main import parse_args
+    from exagan_tf.cmb.flags import parse_args
 
     model_dir = Path(model_dir)
     command = model_dir / "command"

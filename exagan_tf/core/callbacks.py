@@ -339,3 +339,19 @@ def read_best(models_dir: Path, key: str) -> dict | None:
     """The record written when the best model by ``key`` was last kept, or None."""
     path = Path(models_dir) / f"best_{key}.json"
     return json.loads(path.read_text()) if path.exists() else None
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Save the training state with the epoch counter ``epoch_var`` after every epoch (an
+    epoch-driven classifier resumes by epoch); not after a NaN loss or a pre-emption, so the
+    last good checkpoint stays the latest."""
+
+    def __init__(self, manager: tf.train.CheckpointManager, epoch_var, guard: NaNGuard | None):
+        super().__init__()
+        self.manager, self.epoch_var, self.guard = manager, epoch_var, guard
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (self.guard is not None and self.guard.bad) or self.model.stop_training:
+            return
+        self.epoch_var.assign(epoch + 1)
+        self.manager.save(checkpoint_number=epoch + 1)

@@ -13,7 +13,7 @@ import dataclasses
 import typing
 from pathlib import Path
 
-from exagan_tf.config import build_config, config_to_dict, read_tags
+from exagan_tf.config import RunSettings, build_config, config_to_dict, read_tags
 from exagan_tf.errors import UserError
 from exagan_tf.gr.architectures import ALIASES
 from exagan_tf.gr.data import LOADERS
@@ -76,7 +76,7 @@ class DataParams:
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainParams:
+class TrainParams(RunSettings):
     """``train_params``: epochs, lr, log_dir (original); the original's fixed settings
     (Adam betas, weight_decay, test_every) and distribution, data format, seed, checkpoints,
     batch-norm recalibration of the exported model, precision (Keras dtype policy, see
@@ -90,13 +90,8 @@ class TrainParams:
     weight_decay: float = 1e-11
     test_every: int = 2
     steps_per_epoch: int | None = None
-    distribute: typing.Literal["auto", "none", "mirrored", "multiworker"] = "auto"
     data_format: typing.Literal["auto", "channels_last", "channels_first"] = "auto"
-    seed: int = 0
-    keep_checkpoints: int = 2
     bn_recalibration_batches: int = 0
-    precision: typing.Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"] = "float32"
-    jit_compile: bool = False
 
     def validate(self) -> str | None:
         """One-line problem, or None."""

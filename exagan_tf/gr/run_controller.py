@@ -31,8 +31,6 @@ auto-sharding), and only the chief writes the run directory.
 from __future__ import annotations
 
 import argparse
-import math
-import platform
 import shlex
 import sys
 import time
@@ -41,7 +39,7 @@ from pathlib import Path
 
 import yaml
 
-from exagan_tf.errors import UserError, cli_errors
+from exagan_tf.errors import cli_errors
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -60,8 +58,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def open_named_run(cfg, argv: Sequence[str]):
-    """Create ``<log_dir>/<name>/`` or reopen it when its settings equal ``cfg``'s.
+def open_named_run(cfg, argv: Sequence[str], command: Sequence[str] | None = None):
+    """Create ``<log_dir>/<name>/`` or reopen it when its settings equal ``cfg``'s
+    (``command``: the words recorded after the interpreter, default the run controller's).
 
     Returns:
         An :class:`exagan_tf.runs.RunDir`.
@@ -69,7 +68,8 @@ def open_named_run(cfg, argv: Sequence[str]):
     from exagan_tf import runs
     from exagan_tf.gr.config import resume_settings
 
-    command = shlex.join([Path(sys.executable).name, "-m", "exagan_tf.gr.run_controller", *argv])
+    words = command or ["-m", "exagan_tf.gr.run_controller", *argv]
+    command = shlex.join([Path(sys.executable).name, *words])
     return runs.open_run_dir(
         Path(cfg.train_params.log_dir) / cfg.model_params.name,
         cfg.to_dict(),
@@ -118,37 +118,11 @@ def build_classifier(cfg, input_shape, data_format: str):
     return model, optimizer
 
 
-def _callbacks(manager, epoch_var, logger, total_epochs: int, start_epoch: int):
+def _epoch_log(logger, total_epochs: int, start_epoch: int):
+    """One log line per epoch: losses and metrics, seconds per epoch, time left."""
     import keras
 
-    from exagan_tf.core.callbacks import NaNGuard
-
-    class ClassifierNaNGuard(NaNGuard):
-        """:class:`NaNGuard` for a plain Keras classifier (counts optimizer steps)."""
-
-        def on_train_batch_end(self, batch, logs=None):
-            for key, value in (logs or {}).items():
-                if "loss" in key and not math.isfinite(float(value)):
-                    step = int(self.model.optimizer.iterations.numpy())
-                    self.bad = f"{key} became {float(value)} at step {step}"
-                    self.model.stop_training = True
-                    return
-
-    guard = ClassifierNaNGuard(logger)
-
-    class EpochCheckpoint(keras.callbacks.Callback):
-        """Save model + optimizer + epoch counter after every epoch (for resume by name); not
-        after a NaN loss, so the last good checkpoint stays the latest."""
-
-        def on_epoch_end(self, epoch, logs=None):
-            if guard.bad or self.model.stop_training:  # NaN, or preempted mid-epoch
-                return
-            epoch_var.assign(epoch + 1)
-            manager.save(checkpoint_number=epoch + 1)
-
     class EpochLog(keras.callbacks.Callback):
-        """One log line per epoch: losses and metrics, seconds per epoch, time left."""
-
         def on_train_begin(self, logs=None):
             self.t0 = time.perf_counter()
 
@@ -162,12 +136,14 @@ def _callbacks(manager, epoch_var, logger, total_epochs: int, start_epoch: int):
                 f"left {time.strftime('%H:%M:%S', time.gmtime(left))}"
             )
 
-    return [guard, EpochCheckpoint(), EpochLog()]
+    return EpochLog()
 
 
-def train(cfg, argv: Sequence[str], evaluate: bool = True) -> dict | None:
-    """Create or resume the run, train ``epochs`` more epochs, then evaluate on the test seeds."""
-    from exagan_tf import distribute, runs
+def train(cfg, argv: Sequence[str], evaluate: bool = True,
+          command: Sequence[str] | None = None) -> dict | None:
+    """Create or resume the run, train ``epochs`` more epochs, then evaluate on the test seeds
+    (``command``: the words recorded in command.txt, default the run controller's)."""
+    from exagan_tf import distribute
     from exagan_tf.gr import data
 
     d, t = cfg.data_params, cfg.train_params
@@ -177,42 +153,25 @@ def train(cfg, argv: Sequence[str], evaluate: bool = True) -> dict | None:
     import keras
     import tensorflow as tf
 
-    from exagan_tf.precision import apply_precision
+    from exagan_tf.core.trainer import Lifecycle
 
-    policy = apply_precision(t.precision)  # before any layer is built
-    strategy = distribute.get_strategy(t.distribute)  # multiworker: before any TF op
-    run = distribute.open_run(  # multi-worker: only the chief writes the run
-        lambda: open_named_run(cfg, argv),
-        Path(cfg.train_params.log_dir) / cfg.model_params.name,
-        strategy,
+    life = Lifecycle(  # multi-worker: only the chief writes the run
+        t, lambda: open_named_run(cfg, argv, command),
+        Path(cfg.train_params.log_dir) / cfg.model_params.name, "exagan_tf.gr",
     )
-    log = runs.setup_logging(run, name="exagan_tf.gr")
-    meta = run.read_meta()
-    data_format = meta.get("data_format") or distribute.resolve_data_format(t.data_format)
+    run, log, strategy = life.run, life.log, life.strategy
+    data_format = life.data_format(t.data_format)
     train_set = data.make_dataset(
         d.loader, d.datafile, train_seeds, d.newton_augmentation, data_format
     )
     test_set = data.make_dataset(
         d.loader, d.datafile, test_seeds, d.newton_augmentation, data_format
     )
-    runs.write_meta(
-        run,
-        {
-            "data_format": data_format,
-            "precision": policy,
-            "jit_compile": t.jit_compile,
-            "replicas": strategy.num_replicas_in_sync,
-            "strategy": type(strategy).__name__,
-            "workers": distribute.num_workers(strategy),
-            "n_train_slices": len(train_set),
-            "n_test_slices": len(test_set),
-            "input_shape": list(train_set.input_shape),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "python": platform.python_version(),
-            "host": platform.node(),
-        },
-    )
+    life.record({
+        "data_format": data_format, "jit_compile": t.jit_compile,
+        "n_train_slices": len(train_set), "n_test_slices": len(test_set),
+        "input_shape": list(train_set.input_shape),
+    })
     keras.utils.set_random_seed(t.seed)
     with strategy.scope():
         model, optimizer = build_classifier(cfg, train_set.input_shape, data_format)
@@ -220,14 +179,8 @@ def train(cfg, argv: Sequence[str], evaluate: bool = True) -> dict | None:
         # the last epoch of the invocation in progress: a run stopped before it (SIGTERM,
         # a kill) resumes towards it instead of adding another `epochs`
         end_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="end_epoch")
-    ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch_var, end=end_var)
-    manager = tf.train.CheckpointManager(ckpt, run.checkpoints, max_to_keep=t.keep_checkpoints)
-    if manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        log.info(
-            f"resumed {run.path} from {Path(manager.latest_checkpoint).name} "
-            f"(epoch {int(epoch_var.numpy())})"
-        )
+    life.checkpoint({"model": model, "optimizer": optimizer, "epoch": epoch_var, "end": end_var},
+                    exact=True, describe=lambda: f" (epoch {int(epoch_var.numpy())})")
     start = int(epoch_var.numpy())
     end = int(end_var.numpy()) if int(end_var.numpy()) > start else start + t.epochs
     end_var.assign(end)
@@ -245,47 +198,28 @@ def train(cfg, argv: Sequence[str], evaluate: bool = True) -> dict | None:
         batch, shuffle=True, seed=t.seed + start, shuffle_buffer=d.shuffle_buffer, repeat=repeat
     )
     test_ds = test_set.dataset(batch, shuffle=False)
-    preempt = None
     if end > start:
-        from exagan_tf.core.callbacks import PreemptionGuard, ProgressLog
+        from exagan_tf.core.callbacks import ProgressLog
 
-        callbacks = _callbacks(manager, epoch_var, log, end, start)
         # within epochs too (an epoch of the original size is ~15k steps): ten lines per epoch
         per_epoch = t.steps_per_epoch or -(-len(train_set) // batch)
         progress = ProgressLog(log, max(1, per_epoch // 10), end * per_epoch, batch)
         # SIGTERM: a checkpoint at the current step (numbered by it); the epoch in progress
         # is not counted, so a resumed run repeats it from the weights saved at the signal
-        preempt = PreemptionGuard(manager, log, strategy=strategy)
-        model.fit(
-            train_ds.with_options(options),
-            epochs=end,
-            initial_epoch=start,
+        if life.fit_epochs(
+            model, train_ds.with_options(options), start, end, epoch_var,
+            [_epoch_log(log, end, start), progress,
+             keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False)],
             steps_per_epoch=t.steps_per_epoch,
             validation_data=test_ds.with_options(options),
             validation_freq=t.test_every,
             validation_steps=-(-len(test_set) // batch),
-            callbacks=[
-                *callbacks,
-                preempt,
-                progress,
-                keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False),
-            ],
-            verbose=0,
-            shuffle=False,  # the tf.data pipeline shuffles
-        )
-        if callbacks[0].bad:
-            raise UserError(
-                f"{run.path}: training stopped, {callbacks[0].bad}; the last good checkpoint "
-                f"(epoch {int(epoch_var.numpy())}) is kept; lower lr or check the data"
-            )
-        if preempt.saved_step is not None:
+        ):
             log.info(
-                f"stopped in epoch {int(epoch_var.numpy()) + 1} at step {preempt.saved_step}; "
+                f"stopped in epoch {int(epoch_var.numpy()) + 1} at step {life.preempt.saved_step}; "
                 "run the same command to resume"
             )
             return None
-    from exagan_tf.core.callbacks import save_model_atomic
-
     if distribute.num_workers(strategy) > 1:
         # saved as a plain Keras model; predicts on this worker alone (outside the strategy)
         model = keras.Model(model.inputs, model.outputs, name=model.name)
@@ -300,7 +234,7 @@ def train(cfg, argv: Sequence[str], evaluate: bool = True) -> dict | None:
         log.info(f"batch-norm statistics re-estimated from {n} shuffled training batches")
     model_path = run.models / f"model_epoch{epoch}.keras"
     if not model_path.exists():
-        save_model_atomic(model, model_path)
+        life.export({model_path.name: model})
     log.info(f"model at epoch {epoch}: {model_path}")
     if not evaluate:
         return None

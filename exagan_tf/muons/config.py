@@ -21,7 +21,7 @@ import dataclasses
 import typing
 from pathlib import Path
 
-from exagan_tf.config import EXPERIMENTS_DIR, load_config, read_tags
+from exagan_tf.config import EXPERIMENTS_DIR, RunSettings, load_config, read_tags
 
 MUON_EXPERIMENTS = EXPERIMENTS_DIR / "muons.yaml"
 CATEGORY_NAMES = ("mup_prompt", "mum_prompt", "mup_displaced", "mum_displaced")
@@ -41,7 +41,7 @@ def _common_problems(cfg) -> str | None:
 
 
 @dataclasses.dataclass(frozen=True)
-class MuonGANConfig:
+class MuonGANConfig(RunSettings):
     """Dense muon GAN (``GAN_BC.py`` defaults)."""
 
     category: str
@@ -63,13 +63,8 @@ class MuonGANConfig:
     fom_classifier: typing.Literal["gbc", "hist"] = "gbc"
     val_fraction: float = 0.2
     joint_batch: bool = False
-    seed: int = 0
     best_after: int = 0
-    keep_checkpoints: int = 2
     print_every: int = 100
-    distribute: typing.Literal["auto", "none", "mirrored", "multiworker"] = "auto"
-    precision: typing.Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"] = "float32"
-    jit_compile: bool = False
 
     def validate(self) -> str | None:
         """One-line problem, or None."""
@@ -91,7 +86,7 @@ class MuonGANConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class MuonVAEConfig:
+class MuonVAEConfig(RunSettings):
     """Dense muon VAE (``VAE_BC.py`` defaults)."""
 
     category: str
@@ -111,13 +106,8 @@ class MuonVAEConfig:
     bdt_test_size: int = 50_000
     fom_classifier: typing.Literal["gbc", "hist"] = "gbc"
     val_fraction: float = 0.2
-    seed: int = 0
     best_after: int = 0
-    keep_checkpoints: int = 2
     print_every: int = 100
-    distribute: typing.Literal["auto", "none", "mirrored", "multiworker"] = "auto"
-    precision: typing.Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"] = "float32"
-    jit_compile: bool = False
 
     def validate(self) -> str | None:
         """One-line problem, or None."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
 import sys
 import time
 from pathlib import Path
@@ -183,9 +182,11 @@ def build_vae_model(cfg, dim: int):
     return vae
 
 
-def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Path:
-    """Create or resume the run and train it to ``cfg.steps``; returns the run directory."""
-    from exagan_tf import runs
+def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str],
+          folder: str | None = None, command: list[str] | None = None) -> Path:
+    """Create or resume the run and train it to ``cfg.steps``; returns the run directory:
+    ``expts/muon_TAG/runRUN_CAT`` (the muon script's layout), or ``expts/FOLDER/runRUN`` when
+    ``folder`` is given (``exagan train``). ``command``: the words recorded in command.txt."""
     from exagan_tf.muons import preprocess as pp
 
     cat = pp.get_category(cfg.category)
@@ -199,43 +200,22 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
 
     from exagan_tf import distribute
     from exagan_tf.core import callbacks as cb
+    from exagan_tf.core.trainer import Lifecycle, best_metrics, tag_run
     from exagan_tf.fileio import write_json_atomic
     from exagan_tf.muons import fom
-    from exagan_tf.precision import apply_precision
 
-    policy = apply_precision(cfg.precision)  # before any layer is built
-    strategy = distribute.get_strategy(cfg.distribute)  # multiworker: before any TF op
-    folder, rid = run_name(tag, run_id, cat.name)
-    run = distribute.open_run(  # multi-worker: only the chief writes the run
-        lambda: runs.open_run(folder, rid, cfg, expts, ["-m", "exagan_tf.muons.train", *argv]),
-        runs.run_path(folder, rid, expts),
-        strategy,
+    folder, rid = run_name(tag, run_id, cat.name) if folder is None else (folder, run_id)
+    life = Lifecycle(  # multi-worker: only the chief writes the run
+        cfg, *tag_run(cfg, folder, rid, expts, command or ["-m", "exagan_tf.muons.train", *argv]),
+        "exagan_tf.muons",
     )
-    log = runs.setup_logging(run, "exagan_tf.muons")
-    runs.write_meta(
-        run,
-        {
-            "kind": kind,
-            "config_tag": tag,
-            "category": cat.name,
-            "n_train": len(x_tr),
-            "n_val": len(x_val),
-            "precision": policy,
-            "jit_compile": cfg.jit_compile,
-            "replicas": strategy.num_replicas_in_sync,
-            "workers": distribute.num_workers(strategy),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "python": platform.python_version(),
-        },
-    )
+    run, log, strategy = life.run, life.log, life.strategy
+    life.record({"kind": kind, "config_tag": tag, "category": cat.name, "n_train": len(x_tr),
+                 "n_val": len(x_val), "jit_compile": cfg.jit_compile})
     with strategy.scope():
         keras.utils.set_random_seed(cfg.seed)
         model = build_gan_model(cfg, cat.dim) if kind == "gan" else build_vae_model(cfg, cat.dim)
-        best = {
-            k: tf.Variable(math.inf, dtype=tf.float64, trainable=False, name=f"best_{k}")
-            for k in BEST_KEYS
-        }
+        best = best_metrics(BEST_KEYS)
     if kind == "gan":
         nets = {
             "generator": model.generator,
@@ -247,11 +227,7 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
     else:
         nets = {"encoder": model.encoder, "decoder": model.decoder, "optimizer": model.optimizer}
         save = {"decoder": model.decoder, "encoder": model.encoder}
-    ckpt = tf.train.Checkpoint(**nets, **best)
-    manager = tf.train.CheckpointManager(ckpt, run.checkpoints, max_to_keep=cfg.keep_checkpoints)
-    if manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint).expect_partial()
-        log.info(f"resumed {run.path} at step {int(model.step.numpy())}")
+    life.checkpoint({**nets, **best}, describe=lambda: f" (step {int(model.step.numpy())})")
     start = int(model.step.numpy())
     periods = math.ceil(cfg.steps / cfg.save_interval)
     steps = periods * cfg.save_interval
@@ -295,7 +271,6 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
 
     data = distribute.distribute_input(strategy, make_data, batch)
     writer = tf.summary.create_file_writer(str(run.logs))
-    guard = cb.NaNGuard(log)
     names = list(cat.features)
     monitor = cb.SampleMonitor(
         sample_fn,
@@ -313,35 +288,21 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
         best,
         cfg.save_interval,
         log,
-        guard,
+        life.guard,
     )
-    preempt = cb.PreemptionGuard(manager, log, strategy=strategy)
-    callbacks = [
-        guard,
-        preempt,
-        cb.ProgressLog(log, cfg.print_every, steps, batch),
-        monitor,
-        cb.CheckpointSaver(manager, guard),
-    ]
+    callbacks = life.callbacks(cb.ProgressLog(log, cfg.print_every, steps, batch), monitor)
     log.info(
         f"run {run.path} | {kind} {cat.name} ({cat.dim}-D) | {len(x_tr)} train, "
         f"{len(x_val)} held out | steps {start}->{steps}"
     )
     t0 = time.perf_counter()
-    with preempt:  # a signal between two fit calls is caught too
-        cb.fit_in_periods(model, data, start, steps, cfg.save_interval, callbacks, guard,
-                          preempt)
-    guard.raise_if_bad(run.path, manager)
-    if preempt.saved_step is not None:
-        log.info(f"stopped at step {preempt.saved_step} of {steps}; resume with the same command")
-        return run.path
+    with life.preempt:  # a signal between two fit calls is caught too
+        if life.fit_periods(model, data, start, steps, cfg.save_interval, callbacks):
+            life.stopped(steps)
+            return run.path
     done = int(model.step.numpy())
-    final = "generator" if kind == "gan" else "decoder"
-    cb.save_model_atomic(
-        save["g" if kind == "gan" else "decoder"], run.models / f"{final}_final.keras"
-    )
-    if kind == "vae":
-        cb.save_model_atomic(model.encoder, run.models / "encoder_final.keras")
+    life.export({"generator_final.keras": model.generator} if kind == "gan" else
+                {"decoder_final.keras": model.decoder, "encoder_final.keras": model.encoder})
     write_json_atomic(
         run.models / "final.json", {"step": done, **monitor.last_stats}, overwrite=True
     )
