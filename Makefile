@@ -1,8 +1,8 @@
 # exagan-tf: every target creates the virtual environment it needs.
 #   make demo                      set up, simulate, slice, train the CPU demo, analyse it
 #   make test                      the test suite (what CI runs)
-#   make train CONFIG=base RUN=0   train a config tag of experiments/exagan.yaml
-#   make analyze CONFIG=base RUN=0 plots + metrics.json of a trained run
+#   make train CONFIG=base RUN=0   train any config tag of any system (exagan list) into expts/CONFIG/runRUN
+#   make analyze CONFIG=base RUN=0 the system's analysis of a trained run
 #   make tensorboard               TensorBoard over expts/
 #   make data                      synthetic universes -> shards for the demo and base configs
 #   make bench                     speed benchmarks (ratios against baselines run alongside)
@@ -21,7 +21,7 @@ NGRID ?= 128
 WORKERS ?= 2
 SEED ?= 0
 
-.PHONY: venv install demo data data-demo data-raw universes train analyze tensorboard test test-slow bench lint clean-venv data-muons muons-demo data-baryons data-baryons-full gr-demo cmb-demo
+.PHONY: data-gr venv install demo data data-demo data-raw universes train analyze tensorboard test test-slow bench lint clean-venv data-muons muons-demo data-baryons data-baryons-full gr-demo cmb-demo
 
 venv install: $(VENV)/.installed
 
@@ -81,7 +81,14 @@ muons-demo: data-muons
 # training universes and one test universe (~1.7 min)
 BARYON_FULL_TAGS := cvae cgan
 BARYON_TAGS := cvae_demo cgan_demo cvae_holdout cgan_holdout cvae_test cgan_test
-TRAIN_DATA := $(if $(filter $(CONFIG),$(BARYON_FULL_TAGS)),data-baryons-full,$(if $(filter $(CONFIG),$(BARYON_TAGS)),data-baryons,data))
+# the data a tag trains on: baryons, muons (gan_*, vae_*), GR (gr_demo*), CMB (*_cpu; tiny and the
+# full-size Test0-2 read their own data-dir), else ExaGAN's shards
+TRAIN_DATA := $(if $(filter $(CONFIG),$(BARYON_FULL_TAGS)),data-baryons-full,\
+	$(if $(filter $(CONFIG),$(BARYON_TAGS)),data-baryons,\
+	$(if $(filter gan_% vae_%,$(CONFIG)),data-muons,\
+	$(if $(filter gr_demo%,$(CONFIG)),data-gr,\
+	$(if $(filter %_cpu,$(CONFIG)),data/cmb/cmb_maps.h5,\
+	$(if $(filter gr_% Test% tiny,$(CONFIG)),venv,data))))))
 
 data-baryons: venv
 	@test -f data/baryons/baryon_maps.h5 || $(PY) -m exagan_tf.baryons.simulate --out data/baryons --seed $(SEED) \
@@ -100,15 +107,17 @@ data/gr/demo_z6.h5: | venv
 data/gr/demo_z6_amplified.h5: | venv
 	$(PY) -m exagan_tf.gr.simulate --out $@ $(GR_Z6) --amplification 1e6
 
-gr-demo: data/gr/demo_z6.h5 data/gr/demo_z6_amplified.h5
+data-gr: data/gr/demo_z6.h5 data/gr/demo_z6_amplified.h5
+
+gr-demo: data-gr
 	for c in demo demo_penguin demo_amplified demo_amplified_penguin demo_newton05; do \
 		$(PY) -m exagan_tf.gr.run_controller experiments/gr/$$c.yaml; done
 
 train: $(TRAIN_DATA)
-	$(PY) -m exagan_tf.train $(CONFIG) $(RUN)
+	$(PY) -m exagan_tf.cli train $(CONFIG) $(RUN)
 
 analyze: venv
-	$(PY) -m exagan_tf.analyze $(CONFIG) $(RUN)
+	$(PY) -m exagan_tf.cli analyze $(CONFIG) $(RUN)
 
 tensorboard: venv
 	$(BIN)/tensorboard --logdir expts

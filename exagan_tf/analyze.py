@@ -106,8 +106,8 @@ def format_table(rows: dict[str, dict[str, float]]) -> str:
 
 @cli_errors
 def main(argv=None) -> int:
-    from exagan_tf import systems
-
+    """``python -m exagan_tf.analyze TAG RUN``: ExaGAN's analysis, or (a tag of another system)
+    that system's, through ``exagan analyze``."""
     raw = list(argv if argv is not None else sys.argv[1:])
     valued = {"--checkpoint", "--n", "--expts", "--seed"}
     positional = [
@@ -115,14 +115,22 @@ def main(argv=None) -> int:
         for i, a in enumerate(raw)
         if not a.startswith("-") and (i == 0 or raw[i - 1] not in valued)
     ]
-    tag = positional[0] if positional else None
-    if tag is not None:
+    if positional:
+        from exagan_tf import registry
+
         try:
-            _, _, module = systems.find_system(tag)
+            system = registry.find_tag(positional[0]).system.name
         except UserError:
-            module = __name__  # an unknown tag is reported below with the run's own message
-        if module not in (__name__, "exagan_tf.analyze"):
-            return systems.forward(module, raw)
+            system = "exagan"  # an unknown tag is reported below with the run's own message
+        if system != "exagan":
+            from exagan_tf import cli
+
+            return cli.main(["analyze", *raw])
+    return analyze_run(raw)
+
+
+def analyze_run(argv: list[str]) -> int:
+    """Analyse an ExaGAN run (see the module docstring); prints the table."""
     args = parse_args(argv)
     from exagan_tf.runs import run_path
 

@@ -321,3 +321,17 @@ class DCGANConfig(RunSettings):
 def load_exagan(tag: str, path: str | Path | None = None) -> DCGANConfig:
     """Load an ExaGAN tag from ``experiments/exagan.yaml`` (or ``path``)."""
     return load_config(DCGANConfig, path or EXPERIMENTS_DIR / "exagan.yaml", tag)
+
+
+def resolve_tag(cls: type[T], path: str | Path, tag: str, sets: list[str] = ()) -> T:
+    """Tag ``tag`` of ``path`` with the ``--set key=value`` overrides, as the dataclass ``cls``."""
+    tags = read_tags(path)
+    if tag not in tags:
+        raise UserError(f"{path}: unknown config tag '{tag}' (known: {', '.join(sorted(tags))})")
+    values = apply_overrides(cls, tags[tag], list(sets), f"{path}: tag '{tag}'")
+    return build_config(cls, values, tag, path)
+
+
+def print_config(tag: str, config: dict) -> None:
+    """``--dry-run``: the resolved config as YAML under its tag."""
+    print(yaml.safe_dump({tag: config}, sort_keys=False), end="")

@@ -28,8 +28,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument(
         "config",
-        help="config tag (e.g. base, demo); tags of other systems' experiments files "
-        "(e.g. cvae, cgan in experiments/baryons.yaml) go to that system's trainer",
+        help="config tag (e.g. base, demo); a tag of another system (exagan list) is trained "
+        "by that system, as `exagan train TAG RUN`",
     )
     p.add_argument("run", help="run number or name: output goes to expts/CONFIG/runRUN")
     p.add_argument(
@@ -59,11 +59,20 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     argv = list(argv if argv is not None else sys.argv[1:])
     if args.config_file is None:
-        from exagan_tf import systems
+        from exagan_tf import registry
 
-        _, module, _ = systems.find_system(args.config)
-        if module != "exagan_tf.train":
-            return systems.forward(module, argv)
+        tag = registry.find_tag(args.config)
+        if tag.system.name == "baryons":  # its own command line takes --max-steps too
+            from exagan_tf.baryons.train import main as baryons_main
+
+            return baryons_main(argv)
+        if tag.system.name != "exagan":
+            if args.max_steps is not None:
+                raise UserError(f"--max-steps: not an option of {tag.system.name} tags")
+            from exagan_tf import cli
+
+            return cli.main(["train", args.config, args.run, "--expts", args.expts,
+                             *(["--dry-run"] if args.dry_run else [])])
     from exagan_tf.config import config_to_dict, load_exagan
 
     cfg = load_exagan(args.config, args.config_file)

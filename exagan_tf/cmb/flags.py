@@ -214,3 +214,32 @@ def model_dir_name(args: argparse.Namespace) -> str:
     """``<architecture>_<inputs>-<outputs>_noise<noise>`` (the original names folders by
     experiment; a different configuration of the same experiment needs another --output-dir)."""
     return f"{args.architecture}_{args.inputs}-{args.outputs}_noise{args.noise:g}"
+
+
+def args_from_tag(file, tag: str, sets=()) -> argparse.Namespace:
+    """The flags of tag ``tag`` of ``file`` with the ``--set flag=value`` overrides (long flag
+    names, dashes or underscores), each converted and validated as the command line would."""
+    import yaml
+
+    from exagan_tf.config import nearest_key, parse_override
+
+    parser = build_parser()
+    values = _experiment_defaults(parser, f"{file}:{tag}")
+    by_name = {long[2:]: (dest, kind) for dest, long, kind in _flag_table(parser)}
+    actions = {a.dest: a for a in parser._actions}
+    for text in sets:
+        key, raw = parse_override(text)
+        name = key.replace("_", "-")
+        if name not in by_name:
+            raise UserError(f"--set {key}: unknown flag of {file}: tag {tag!r}"
+                            f"{nearest_key(name, by_name)}")
+        dest, kind = by_name[name]
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else raw
+        except yaml.YAMLError:
+            value = raw
+        values[dest] = _tag_value(actions[dest], kind, value, f"--set {key}")
+    parser.set_defaults(**values)
+    args = parser.parse_args([])
+    validate(args)
+    return args
