@@ -25,8 +25,12 @@ def resolve(tag, run: str, sets: list[str], expts: Path):
         if not section:
             owners = [s for s in SECTIONS if bare in {f.name for f in dataclasses.fields(parts[s])}]
             if not owners:
-                every = [f"{s}.{f.name}" for s in SECTIONS for f in dataclasses.fields(parts[s])]
-                raise UserError(f"--set {key}: unknown key of {tag.path}{nearest_key(key, every)}")
+                every = {f.name: f"{s}.{f.name}" for s in SECTIONS
+                         for f in dataclasses.fields(parts[s])}
+                near = nearest_key(bare, every)
+                for name, dotted in every.items():
+                    near = near.replace(f"'{name}'", f"'{dotted}'")
+                raise UserError(f"--set {key}: unknown key of {tag.path}{near}")
             section = owners[0]
         if section not in SECTIONS:
             raise UserError(f"--set {key}: unknown section '{section}' (expected "
