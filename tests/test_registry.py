@@ -70,7 +70,7 @@ def test_set_of_unknown_key_suggests_the_nearest(tmp_path, capsys, tag):
 
 @pytest.mark.parametrize("tag,key,value,expected", [
     ("test", "batchsize", "eight", "int"), ("cvae_test", "augment", "maybe", "bool"),
-    ("gan_test", "learning_rate", "fast", "float"), ("gr_test", "train_params.lr", "x", "float"),
+    ("gan_test", "learning_rate", "fast", "float"), ("gr_test", "lr", "x", "float"),
     ("tiny", "learning-rate", "x", "float")])
 def test_set_of_wrong_type_names_key_value_and_type(tmp_path, capsys, tag, key, value, expected):
     _fails(capsys, ["train", tag, "0", "--set", f"{key}={value}", "--expts", str(tmp_path)],
