@@ -1,206 +1,21 @@
-"""Analyse a trained ExaGAN run: ``python -m exagan_tf.analyze CONFIG RUN``.
-
-Loads a generator of ``expts/CONFIG/runRUN`` (the best-chisq one by default), generates samples
-and judges them against held-out validation images with the statistics used during training.
-To make the numbers readable it reports the same statistics for
-
-- the floor: one half of the validation set against the other half (what a perfect generator
-  would score with this many images), and
-- the ceiling: an untrained generator (same architecture, fresh initialisation).
-
-Every comparison uses the same reference half of the validation set and the same number of
-images. Writes ``analysis/<checkpoint>/`` in the run: ``samples.png``, ``pixel_histogram.png``,
-``power_spectrum.png`` and ``metrics.json``; prints a table.
-"""
+"""``python -m exagan_tf.analyze CONFIG RUN`` (``make analyze``), the design card's entry point:
+analyses an ExaGAN run (:mod:`exagan_tf.cosmo.analyze`); a tag of another system goes to that
+system through ``exagan analyze``."""
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
-from exagan_tf.errors import UserError, cli_errors
-
-CHECKPOINTS = ("best_chisq", "best_chisq_pspect", "final", "latest")
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python -m exagan_tf.analyze", description=__doc__.split("\n\n")[0]
-    )
-    p.add_argument("config", help="config tag of the run")
-    p.add_argument("run", help="run number or name")
-    p.add_argument(
-        "--checkpoint",
-        default="best_chisq",
-        choices=CHECKPOINTS,
-        help="which generator to analyse (default best_chisq)",
-    )
-    p.add_argument(
-        "--n",
-        type=int,
-        default=None,
-        help="validation images to use (default 2 * n_eval of the run's config)",
-    )
-    p.add_argument("--expts", default="expts", help="root folder of run directories")
-    p.add_argument("--seed", type=int, default=2024, help="noise seed of the generated samples")
-    return p.parse_args(argv)
-
-
-def load_run_config(run_dir: Path):
-    """The DCGAN config a run was trained with (its own ``config.yaml``)."""
-    import yaml
-
-    from exagan_tf.config import DCGANConfig, config_from_dict
-
-    cfg_file = run_dir / "config.yaml"
-    if not cfg_file.exists():
-        raise UserError(
-            f"{run_dir}: no such run (no config.yaml); train it first with "
-            f"`python -m exagan_tf.train {run_dir.parent.name} {run_dir.name[3:]}`"
-        )
-    return config_from_dict(DCGANConfig, yaml.safe_load(cfg_file.read_text()), str(cfg_file))
-
-
-def load_generator(run_dir: Path, cfg, data_format: str, checkpoint: str):
-    """Build the generator and load the weights of ``checkpoint``; return (model, description)."""
-    import tensorflow as tf
-
-    from exagan_tf.cosmo.dcgan import build_generator
-
-    gen = build_generator(cfg, data_format)
-    if checkpoint == "latest":
-        latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
-        if latest is None:
-            raise UserError(f"{run_dir / 'checkpoints'}: no training checkpoint to load")
-        tf.train.Checkpoint(generator=gen).restore(latest).expect_partial()
-        return gen, f"latest checkpoint {Path(latest).name}"
-    name = "g_final" if checkpoint == "final" else f"g_{checkpoint}"
-    path = run_dir / "models" / f"{name}.weights.h5"
-    if not path.exists():
-        raise UserError(
-            f"{path}: no such generator weights (choose --checkpoint from "
-            f"{', '.join(CHECKPOINTS)}; best_* appear after best_after checkpoints)"
-        )
-    gen.load_weights(path)
-    return gen, str(path.name)
-
-
-def generate_counts(gen, cfg, data_format: str, n: int, seed: int):
-    """``n`` generated images as particle counts (n, H, W)."""
-    from exagan_tf.core.gan import generate_images
-    from exagan_tf.cosmo.dcgan import counts_from_generated
-
-    images = generate_images(gen, cfg.noise_vect_len, n, seed)
-    return counts_from_generated(images, cfg, data_format)
-
-
-def format_table(rows: dict[str, dict[str, float]]) -> str:
-    """Rows: statistic -> {column: value}."""
-    cols = list(next(iter(rows.values())))
-    lines = [f"{'statistic':<16}" + "".join(f"{c:>22}" for c in cols)]
-    for name, values in rows.items():
-        lines.append(f"{name:<16}" + "".join(f"{values[c]:>22.5g}" for c in cols))
-    return "\n".join(lines)
-
-
-@cli_errors
-def main(argv=None) -> int:
-    """``python -m exagan_tf.analyze TAG RUN``: ExaGAN's analysis, or (a tag of another system)
-    that system's, through ``exagan analyze``."""
-    raw = list(argv if argv is not None else sys.argv[1:])
-    valued = {"--checkpoint", "--n", "--expts", "--seed"}
-    positional = [
-        a
-        for i, a in enumerate(raw)
-        if not a.startswith("-") and (i == 0 or raw[i - 1] not in valued)
-    ]
-    if positional:
-        from exagan_tf import registry
-
-        try:
-            system = registry.find_tag(positional[0]).system.name
-        except UserError:
-            system = "exagan"  # an unknown tag is reported below with the run's own message
-        if system != "exagan":
-            from exagan_tf import cli
-
-            return cli.main(["analyze", *raw])
-    return analyze_run(raw)
-
-
-def analyze_run(argv: list[str]) -> int:
-    """Analyse an ExaGAN run (see the module docstring); prints the table."""
-    args = parse_args(argv)
-    from exagan_tf.runs import run_path
-
-    run_dir = run_path(args.config, args.run, args.expts)
-    cfg = load_run_config(run_dir)
-    import json
-
-    from exagan_tf.core import plots, stats
-    from exagan_tf.cosmo import data as cosmo_data
-    from exagan_tf.cosmo.dcgan import build_generator
-    from exagan_tf.fileio import write_json_atomic
-
-    meta_file = run_dir / "run.json"
-    data_format = (
-        json.loads(meta_file.read_text())["data_format"] if meta_file.exists() else "channels_last"
-    )
-    n = args.n or 2 * cfg.n_eval
-    if n < 4:
-        raise UserError(f"--n={n}: need at least 4 validation images")
-    val = cosmo_data.read_images(
-        cosmo_data.shard_files(cfg.datadir, cfg.dataname, "val"), n, cfg.img_dim
-    )
-    half = len(val) // 2
-    if half < 2:
-        raise UserError(f"only {len(val)} validation images; need at least 4")
-    # Interleave so both halves mix every universe and slice position.
-    ref, other = val[0 : 2 * half : 2], val[1 : 2 * half : 2]
-
-    gen, source = load_generator(run_dir, cfg, data_format, args.checkpoint)
-    trained = generate_counts(gen, cfg, data_format, half, args.seed)
-    untrained = generate_counts(
-        build_generator(cfg, data_format), cfg, data_format, half, args.seed
-    )
-
-    results = {
-        "model": stats.summary_statistics(ref, trained),
-        "floor (val vs val)": stats.summary_statistics(ref, other),
-        "ceiling (untrained)": stats.summary_statistics(ref, untrained),
-    }
-    out_dir = run_dir / "analysis" / args.checkpoint
-    out_dir.mkdir(parents=True, exist_ok=True)
-    plots.save_figure(
-        plots.image_grid(trained[:16], scale=cfg.cscale), out_dir / "samples.png", overwrite=True
-    )
-    plots.save_figure(
-        plots.pixel_histogram_figure(ref, trained), out_dir / "pixel_histogram.png", overwrite=True
-    )
-    plots.save_figure(
-        plots.power_spectrum_figure(ref, trained), out_dir / "power_spectrum.png", overwrite=True
-    )
-    model, ceiling = results["model"], results["ceiling (untrained)"]
-    improvement = {k: (ceiling[k] / model[k] if model[k] > 0 else float("inf")) for k in model}
-    write_json_atomic(
-        out_dir / "metrics.json",
-        {
-            "run": str(run_dir),
-            "checkpoint": args.checkpoint,
-            "weights": source,
-            "n_images_each": half,
-            "statistics": results,
-            "ceiling_over_model": improvement,
-        },
-        overwrite=True,
-    )
-    rows = {k: {c: results[c][k] for c in results} for k in model}
-    print(f"{run_dir} [{source}], {half} images per set")
-    print(format_table(rows))
-    print(f"outputs: {out_dir}")
-    return 0
-
+from exagan_tf.cosmo.analyze import (  # noqa: F401
+    CHECKPOINTS,
+    analyze_run,
+    format_table,
+    generate_counts,
+    load_generator,
+    load_run_config,
+    main,
+    parse_args,
+)
 
 if __name__ == "__main__":
     sys.exit(main())

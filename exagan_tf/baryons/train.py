@@ -211,3 +211,7 @@ def _final_exports(nets: dict) -> dict:
     out.update({f"{name}_final.keras": nets[name] for name in ("generator", "decoder", "prior")
                 if name in nets})
     return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

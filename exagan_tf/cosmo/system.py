@@ -16,14 +16,14 @@ def train(tag, run: str, sets: list[str], expts: Path, dry_run: bool, command: l
     if dry_run:
         print_config(tag.name, config_to_dict(cfg))
         return 0
-    from exagan_tf.train import train as run_training
+    from exagan_tf.cosmo.train import train as run_training
 
     return run_training(cfg, tag.name, run, expts, None, [], command)
 
 
 def analyze(tag, run: str, expts: Path, argv: list[str]) -> int:
     """Statistics against held-out slices, the floor and the untrained generator."""
-    from exagan_tf.analyze import analyze_run
+    from exagan_tf.cosmo.analyze import analyze_run
 
     return analyze_run([tag.name, run, "--expts", str(expts), *argv])
 
