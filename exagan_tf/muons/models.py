@@ -157,6 +157,44 @@ def make_optimizer(choice: int, learning_rate: float, decay: float | None = None
     return cls(learning_rate=lr, **kw)
 
 
+def build_gan_model(cfg, dim: int):
+    """The GAN (shared loop) with the muon generator/discriminator and optimizers."""
+    from exagan_tf.core.gan import GAN
+    from exagan_tf.precision import loss_scaled
+
+    g = build_generator(dim, cfg.node_factor_G, cfg.num_layersG, cfg.latent)
+    d = build_discriminator(dim, cfg.node_factor_D, cfg.num_layersD)
+    gan = GAN(
+        g,
+        d,
+        cfg.latent,
+        seed=cfg.seed,
+        joint_batch=cfg.joint_batch,
+        label_noise=cfg.label_noise,
+        real_noise=cfg.real_noise,
+    )
+    gan.compile(  # mixed_float16: loss scaling
+        loss_scaled(make_optimizer(cfg.optimizer_choice, cfg.learning_rate)),
+        loss_scaled(make_optimizer(cfg.optimizer_choice, cfg.learning_rate)),
+        jit_compile=cfg.jit_compile,
+    )
+    return gan
+
+
+def build_vae_model(cfg, dim: int):
+    """The VAE (shared loop): BCE x xent_factor x dim (the original's original_dim * mean BCE)
+    + KL, Adam(beta_1 0.5, decay 8e-8)."""
+    from exagan_tf.core.vae import VAE
+    from exagan_tf.precision import loss_scaled
+
+    enc = build_encoder(dim, cfg.intermediate_dimE, cfg.layersE, cfg.latent_dim, cfg.dropout)
+    dec = build_decoder(dim, cfg.intermediate_dimD, cfg.layersD, cfg.latent_dim, cfg.dropout)
+    vae = VAE(enc, dec, recon_loss="bce", recon_weight=cfg.xent_factor * dim, seed=cfg.seed)
+    vae.compile(loss_scaled(make_optimizer(1, cfg.learning_rate)),
+                jit_compile=cfg.jit_compile)
+    return vae
+
+
 def dense_flops(model: keras.Model) -> int:
     """Multiply-add FLOPs (2 per MAC) of the Dense layers for one sample."""
     return sum(

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from exagan_tf.errors import UserError, cli_errors
+from exagan_tf.muons.models import build_gan_model, build_vae_model
 
 GAN_FLAGS = {  # original flag -> (config key, type)
     "-l": ("learning_rate", float),
@@ -140,46 +141,6 @@ class FomMonitor:
         from exagan_tf.muons.fom import bdt_output_figure
 
         return bdt_output_figure(*self.last)
-
-
-def build_gan_model(cfg, dim: int):
-    """The GAN (shared loop) with the muon generator/discriminator and optimizers."""
-    from exagan_tf.core.gan import GAN
-    from exagan_tf.muons import models
-    from exagan_tf.precision import loss_scaled
-
-    g = models.build_generator(dim, cfg.node_factor_G, cfg.num_layersG, cfg.latent)
-    d = models.build_discriminator(dim, cfg.node_factor_D, cfg.num_layersD)
-    gan = GAN(
-        g,
-        d,
-        cfg.latent,
-        seed=cfg.seed,
-        joint_batch=cfg.joint_batch,
-        label_noise=cfg.label_noise,
-        real_noise=cfg.real_noise,
-    )
-    gan.compile(  # mixed_float16: loss scaling
-        loss_scaled(models.make_optimizer(cfg.optimizer_choice, cfg.learning_rate)),
-        loss_scaled(models.make_optimizer(cfg.optimizer_choice, cfg.learning_rate)),
-        jit_compile=cfg.jit_compile,
-    )
-    return gan
-
-
-def build_vae_model(cfg, dim: int):
-    """The VAE (shared loop): BCE x xent_factor x dim (the original's original_dim * mean BCE)
-    + KL, Adam(beta_1 0.5, decay 8e-8)."""
-    from exagan_tf.core.vae import VAE
-    from exagan_tf.muons import models
-    from exagan_tf.precision import loss_scaled
-
-    enc = models.build_encoder(dim, cfg.intermediate_dimE, cfg.layersE, cfg.latent_dim, cfg.dropout)
-    dec = models.build_decoder(dim, cfg.intermediate_dimD, cfg.layersD, cfg.latent_dim, cfg.dropout)
-    vae = VAE(enc, dec, recon_loss="bce", recon_weight=cfg.xent_factor * dim, seed=cfg.seed)
-    vae.compile(loss_scaled(models.make_optimizer(1, cfg.learning_rate)),
-                jit_compile=cfg.jit_compile)
-    return vae
 
 
 def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str],
