@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -298,18 +297,25 @@ def write_evaluation(model_dir: Path, data, pred: np.ndarray, args, writer=None,
 
 
 def evaluate_model(model_dir: str | Path) -> dict:
-    """Re-evaluate a trained model folder from its ``command`` file and final generator."""
+    """Re-evaluate a trained model folder from its config (``config.yaml``) and final
+    generator."""
     import keras
+    import yaml
 
     from exagan_tf.cmb import data as cmb_data
-    from exagan_tf.cmb.flags import parse_args
+    from exagan_tf.cmb.config import from_record
 
     model_dir = Path(model_dir)
-    command = model_dir / "command"
-    if not command.is_file():
-        raise UserError(f"{model_dir}: no 'command' file; not a model folder of exagan_tf.cmb")
-    words = shlex.split(command.read_text())
-    args = parse_args(words[3:])
+    record = model_dir / "config.yaml"
+    if not record.is_file():
+        raise UserError(f"{model_dir}: no config.yaml; not a model folder of exagan_tf.cmb")
+    try:
+        stored = yaml.safe_load(record.read_text())
+    except yaml.YAMLError:
+        raise UserError(f"{record}: unreadable run config") from None
+    if not isinstance(stored, dict):
+        raise UserError(f"{record}: expected a mapping of flags")
+    args = from_record(stored, str(record))
     model_file = model_dir / "models" / "generator_final.keras"
     if not model_file.is_file():
         raise UserError(f"{model_file}: no trained generator (has training finished?)")

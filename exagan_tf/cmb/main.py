@@ -23,12 +23,12 @@ N-th training map (rows split by worker), and only the chief writes the model fo
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 import time
 from pathlib import Path
 
+from exagan_tf.cmb.config import CMBConfig
 from exagan_tf.cmb.flags import (  # noqa: F401 (the original command line, used by callers)
     PROG,
     build_parser,
@@ -45,7 +45,7 @@ from exagan_tf.errors import UserError, cli_errors
 RESUMABLE = ("epochs", "gpus", "output_dir", "multiworker")
 
 
-def open_model_dir(args: argparse.Namespace, argv: list[str], path: Path | None = None,
+def open_model_dir(args: CMBConfig, argv: list[str], path: Path | None = None,
                    command: list[str] | None = None):
     """Create the model folder (``path``, default ``OUTPUT_DIR/<model_dir_name>``) or reopen it
     for the same configuration (refuse another). A flag absent from a stored folder's
@@ -106,15 +106,14 @@ def main(argv=None) -> int:
 
     configure_environment()
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse_args(argv)
-    return train(args, argv)
+    return train(CMBConfig.from_args(parse_args(argv)), argv)
 
 
-def train(args: argparse.Namespace, argv: list[str], run_dir: Path | None = None,
+def train(args: CMBConfig, argv: list[str], run_dir: Path | None = None,
           command: list[str] | None = None) -> int:
     """Load the data, create or resume the model folder (``run_dir``, default
     ``OUTPUT_DIR/<model_dir_name>``), train, then evaluate (``command``: the words recorded in
-    command.txt)."""
+    command.txt after the interpreter)."""
     from exagan_tf.cmb import data as cmb_data
 
     data = cmb_data.load_data(
@@ -134,15 +133,12 @@ def train(args: argparse.Namespace, argv: list[str], run_dir: Path | None = None
 
     from exagan_tf import distribute
     from exagan_tf.cmb import evaluate
-    from exagan_tf.config import RunSettings
     from exagan_tf.core import callbacks as cb
     from exagan_tf.core.trainer import Lifecycle, best_metrics
 
     path = Path(run_dir or Path(args.output_dir) / model_dir_name(args))
-    settings = RunSettings(seed=args.seed, precision=args.precision,
-                           jit_compile=args.jit_compile, keep_checkpoints=args.keep_checkpoints)
     life = Lifecycle(  # multi-worker: only the chief writes the model folder
-        settings, lambda: open_model_dir(args, argv, path, command), path, "exagan_tf.cmb",
+        args, lambda: open_model_dir(args, argv, path, command), path, "exagan_tf.cmb",
         strategy=strategy,
     )
     run, log = life.run, life.log

@@ -12,10 +12,11 @@ from exagan_tf.errors import UserError
 
 def train(tag, run: str, sets: list[str], expts: Path, dry_run: bool, command: list[str]) -> int:
     """Train (or resume) ``expts/TAG/runRUN``, then evaluate it."""
+    from exagan_tf.cmb.config import CMBConfig
     from exagan_tf.cmb.flags import args_from_tag, run_config
     from exagan_tf.runs import run_path
 
-    args = args_from_tag(tag.path, tag.name, sets)
+    args = CMBConfig.from_args(args_from_tag(tag.path, tag.name, sets))
     if dry_run:
         from exagan_tf.config import print_config
 
