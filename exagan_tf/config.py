@@ -335,3 +335,16 @@ def resolve_tag(cls: type[T], path: str | Path, tag: str, sets: list[str] = ()) 
 def print_config(tag: str, config: dict) -> None:
     """``--dry-run``: the resolved config as YAML under its tag."""
     print(yaml.safe_dump({tag: config}, sort_keys=False), end="")
+
+
+def config_for_run(cls: type[T], path: str | Path, tag: str, sets=(), dry_run: bool = False,
+                   max_steps: int | None = None) -> T | None:
+    """The tag's config for a training command (:func:`resolve_tag`); with ``dry_run`` print it
+    and return None. ``max_steps``, when given, must be positive."""
+    if max_steps is not None and max_steps < 1:
+        raise UserError(f"--max-steps={max_steps}: expected a positive number of steps")
+    cfg = resolve_tag(cls, path, tag, sets)
+    if dry_run:
+        print_config(tag, config_to_dict(cfg))
+        return None
+    return cfg

@@ -40,6 +40,9 @@ def test_train_resume_analyze_through_exagan(tiny_experiment, tmp_path, monkeypa
     assert exagan_train.main(["test", "1", "--config-file", str(cfg_file), "--expts",
                               str(expts)]) == 0
     assert _losses(run) and _losses(run) == _losses(expts / "test" / "run1")
+    # a run the entry point made resumes through exagan with the same values (one rule)
+    assert cli.main(["train", "test", "1", "--expts", str(expts), *sets]) == 0
+    assert "nothing to do" in (expts / "test" / "run1" / "train.log").read_text()
     capsys.readouterr()
 
 

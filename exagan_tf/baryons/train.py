@@ -28,7 +28,7 @@ from exagan_tf.baryons.monitor import (
     spectra_figure,
     tiles_figure,
 )
-from exagan_tf.errors import UserError, cli_errors
+from exagan_tf.errors import cli_errors
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -69,17 +69,13 @@ def period_plan(cfg, max_steps: int | None = None) -> list[dict]:
 def main(argv=None) -> int:
     """Train (or resume) a CVAE or CGAN painting run."""
     args = parse_args(argv)
-    from exagan_tf.baryons.config import load_baryons
-    from exagan_tf.config import config_to_dict
+    from exagan_tf.baryons.config import BARYONS_FILE, BaryonConfig
+    from exagan_tf.config import config_for_run
 
-    cfg = load_baryons(args.config, args.config_file)
-    if args.dry_run:
-        import yaml
-
-        print(yaml.safe_dump({args.config: config_to_dict(cfg)}, sort_keys=False), end="")
+    cfg = config_for_run(BaryonConfig, args.config_file or BARYONS_FILE, args.config,
+                         dry_run=args.dry_run, max_steps=args.max_steps)
+    if cfg is None:
         return 0
-    if args.max_steps is not None and args.max_steps < 1:
-        raise UserError(f"--max-steps={args.max_steps}: expected a positive number of steps")
     return train(cfg, args.config, args.run, Path(args.expts), args.max_steps,
                  argv if argv is not None else sys.argv[1:])
 

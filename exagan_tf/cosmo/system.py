@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exagan_tf.config import DCGANConfig, config_to_dict, print_config, resolve_tag
+from exagan_tf.config import DCGANConfig, config_for_run
 from exagan_tf.errors import UserError
 
 
 def train(tag, run: str, sets: list[str], expts: Path, dry_run: bool, command: list[str]) -> int:
     """Train (or resume) ``expts/TAG/runRUN``."""
-    cfg = resolve_tag(DCGANConfig, tag.path, tag.name, sets)
-    if dry_run:
-        print_config(tag.name, config_to_dict(cfg))
+    cfg = config_for_run(DCGANConfig, tag.path, tag.name, sets, dry_run)
+    if cfg is None:
         return 0
     from exagan_tf.cosmo.train import train as run_training
 

@@ -73,24 +73,13 @@ def main(argv=None) -> int:
 
             return cli.main(["train", args.config, args.run, "--expts", args.expts,
                              *(["--dry-run"] if args.dry_run else [])])
-    from exagan_tf.config import config_to_dict, load_exagan
+    from exagan_tf.config import EXPERIMENTS_DIR, DCGANConfig, config_for_run
 
-    cfg = load_exagan(args.config, args.config_file)
-    if args.dry_run:
-        import yaml
-
-        print(yaml.safe_dump({args.config: config_to_dict(cfg)}, sort_keys=False), end="")
+    cfg = config_for_run(DCGANConfig, args.config_file or EXPERIMENTS_DIR / "exagan.yaml",
+                         args.config, dry_run=args.dry_run, max_steps=args.max_steps)
+    if cfg is None:
         return 0
-    if args.max_steps is not None and args.max_steps < 1:
-        raise UserError(f"--max-steps={args.max_steps}: expected a positive number of steps")
-    return train(
-        cfg,
-        args.config,
-        args.run,
-        Path(args.expts),
-        args.max_steps,
-        argv,
-    )
+    return train(cfg, args.config, args.run, Path(args.expts), args.max_steps, argv)
 
 
 def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[str],

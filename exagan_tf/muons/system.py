@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from exagan_tf.config import config_to_dict, print_config, resolve_tag
+from exagan_tf.config import config_for_run
 from exagan_tf.errors import UserError
 
 
@@ -25,9 +25,9 @@ def train(tag, run: str, sets: list[str], expts: Path, dry_run: bool, command: l
     from exagan_tf.muons.config import MuonGANConfig, MuonVAEConfig
 
     kind = _kind(tag)
-    cfg = resolve_tag(MuonGANConfig if kind == "gan" else MuonVAEConfig, tag.path, tag.name, sets)
-    if dry_run:
-        print_config(tag.name, config_to_dict(cfg))
+    cfg = config_for_run(MuonGANConfig if kind == "gan" else MuonVAEConfig, tag.path, tag.name,
+                         sets, dry_run)
+    if cfg is None:
         return 0
     from exagan_tf.muons.train import train as run_training
 

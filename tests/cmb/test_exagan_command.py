@@ -19,4 +19,10 @@ def test_train_resume_analyze_through_exagan(tiny_data_dir, tmp_path, monkeypatc
     assert cli.main(["train", "tiny", "0", *sets]) == 0
     assert "already trained" in (run / "train.log").read_text()
     assert cli.main(["analyze", "tiny", "0", "--json"]) == 0
+
+    # a folder written before --keep-checkpoints existed (no such key) still resumes
+    stored.pop("keep-checkpoints")
+    (run / "config.yaml").write_text(yaml.safe_dump(stored, sort_keys=False))
+    assert cli.main(["train", "tiny", "0", *sets]) == 0
+    assert (run / "command.txt").read_text().count("resume:") == 2
     capsys.readouterr()
