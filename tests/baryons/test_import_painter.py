@@ -22,27 +22,29 @@ ZS = (0.0, 0.5, 1.0)
 PAINTER_FIELDS = ("dm", "gas", "pressure", "stars")
 
 
-def stacks(field: str, z: float, thickness: str, n: int = NSTACK, seed: int = 0) -> np.ndarray:
+def stacks(field: str, z: float, thickness: str, n: int = NSTACK, seed: int = 0,
+           npix: int = NPIX) -> np.ndarray:
     """Positive float32 stacks (n, NPIX, NPIX), distinct per field, redshift and thickness,
     summed from sheets as the notebook sums them (stack.sum(axis=0))."""
     rng = np.random.default_rng([seed, PAINTER_FIELDS.index(field), int(8 * z), int(thickness)])
-    sheets = rng.gamma(2.0, 1.0 + z, size=(n, int(thickness) // 50, NPIX, NPIX))
+    sheets = rng.gamma(2.0, 1.0 + z, size=(n, int(thickness) // 50, npix, npix))
     scale = 256.0 if field == "dm" else 1e-3
     return (scale * sheets).astype(np.float32).sum(axis=1)
 
 
-def write_painter_folder(root, name="train", seed=0, n=NSTACK, corrupt_mean=False):
+def write_painter_folder(root, name="train", seed=0, n=NSTACK, corrupt_mean=False, npix=NPIX):
     """npy stacks + <name>_files_info.pickle as prepare_simulation_data.ipynb writes them."""
     root.mkdir(parents=True, exist_ok=True)
     info = []
     for field in PAINTER_FIELDS:
         for z in ZS:
-            s100, s150 = stacks(field, z, "100", n, seed), stacks(field, z, "150", n, seed)
+            s100 = stacks(field, z, "100", n, seed, npix)
+            s150 = stacks(field, z, "150", n, seed, npix)
             base = f"{field}_z{z:.3f}_{name}"
             np.save(root / (base + "_100"), s100)
             np.save(root / (base + "_150"), s150)
             info.append({
-                "field": field, "z": z, "n_grid": NPIX, "n_sheet": 8, "n_stack": n,
+                "field": field, "z": z, "n_grid": npix, "n_sheet": 8, "n_stack": n,
                 "mean_100": s100.mean() * (1.5 if corrupt_mean else 1.0),
                 "mean_150": s150.mean(),
                 "min_100": s100.min(), "min_150": s150.min(),
@@ -148,3 +150,29 @@ def test_errors_are_one_line_and_nothing_is_written(tmp_path, capsys):
     np.save(neg / "pressure_z0.500_train_150.npy", arr)
     with pytest.raises(UserError, match=r"train pressure z=0.5 \(150 Mpc/h\) stack 0: 1 NaN"):
         imp.import_stacks(neg, tmp_path / "o5", progress=False)
+
+
+@pytest.mark.slow  # trains the tiny CVAE: about 25 s of CPU
+def test_imported_stacks_train_and_evaluate_without_a_floor(tmp_path, capsys):
+    import yaml
+
+    from exagan_tf.baryons import evaluate, train
+
+    from .conftest import REPO
+
+    src = write_painter_folder(tmp_path / "stacks", npix=32)  # tiles of 32 pixels
+    data = tmp_path / "bahamas"
+    imp.import_stacks(src, data, test_stacks=2, progress=False)
+    cfg = dict(yaml.safe_load((REPO / "experiments" / "baryons.yaml").read_text())["cvae_test"])
+    cfg.update(datadir=str(data), monitor_redshifts=[0.0, 1.0])
+    cfg_file = tmp_path / "baryons.yaml"
+    cfg_file.write_text(yaml.safe_dump({"cvae_test": cfg}))
+    expts = tmp_path / "expts"
+    assert train.main(["cvae_test", "0", "--config-file", str(cfg_file), "--expts",
+                       str(expts)]) == 0
+    assert evaluate.main(["cvae_test", "0", "--expts", str(expts), "--pairs", "2"]) == 0
+    metrics = json.loads((expts / "cvae_test" / "run0" / "analysis" / "metrics.json").read_text())
+    res = metrics["redshifts"]["0.5"]
+    assert {"cvae", "cvae_mean", "local_baseline", "truth"} <= set(res) and "floor" not in res
+    assert metrics["pixel_mpc_h"] == 400.0 / 32
+    capsys.readouterr()
