@@ -33,10 +33,10 @@ def settings_used(theory: str, seed: int, redshifts=ZS, ngrid=N, boxsize=5120.0)
     return "".join(f"{k} = {v}\n" for k, v in lines.items())
 
 
-def phi_lattice(seed: int, theory: str, iz: int) -> np.ndarray:
+def phi_lattice(seed: int, theory: str, iz: int, n: int = N) -> np.ndarray:
     """A field phi(x, y, z) on the lattice, distinct per seed, theory and snapshot."""
     rng = np.random.default_rng([seed, theory == "gr", iz])
-    return rng.standard_normal((N, N, N)) * 1e-5
+    return rng.standard_normal((n, n, n)) * 1e-5
 
 
 def write_latfield(path, phi_xyz: np.ndarray, byteorder: str = "<") -> None:
@@ -48,7 +48,7 @@ def write_latfield(path, phi_xyz: np.ndarray, byteorder: str = "<") -> None:
                          chunks=data.shape)
 
 
-def make_runs(root, seeds, byteorder="<", skip=()):
+def make_runs(root, seeds, byteorder="<", skip=(), n=N):
     """The thesis layout: seed{seed:04d}/{gr,newton}/ with the settings and phi snapshots."""
     for seed in seeds:
         for theory in sim.THEORIES:
@@ -56,10 +56,10 @@ def make_runs(root, seeds, byteorder="<", skip=()):
                 continue
             d = root / f"seed{seed:04d}" / theory
             d.mkdir(parents=True)
-            (d / f"{theory}_settings_used.ini").write_text(settings_used(theory, seed))
+            (d / f"{theory}_settings_used.ini").write_text(settings_used(theory, seed, ngrid=n))
             for i in range(len(ZS)):  # snapshot i is the i-th of the descending list
-                write_latfield(d / f"{theory}_snap{i:03d}_phi.h5", phi_lattice(seed, theory, i),
-                               byteorder)
+                write_latfield(d / f"{theory}_snap{i:03d}_phi.h5",
+                               phi_lattice(seed, theory, i, n), byteorder)
     return root
 
 
@@ -171,3 +171,14 @@ def test_errors_are_one_line_and_nothing_is_written(tmp_path, capsys):
         imp.import_runs(tmp_path / "empty", tmp_path / "x.h5", progress=False)
     with pytest.raises(UserError, match="no such folder"):
         imp.import_runs(tmp_path / "absent", tmp_path / "x.h5", progress=False)
+
+
+@pytest.mark.slow  # trains the tiny RACOON on the imported cubes
+def test_imported_runs_train_racoon(tmp_path, make_config):
+    from exagan_tf.gr import run_controller
+
+    root = make_runs(tmp_path / "runs", range(6), n=16)
+    data = tmp_path / "gevolution.h5"
+    imp.import_runs(root, data, progress=False)
+    cfg = make_config(tmp_path / "tiny.yaml", data, tmp_path / "logs")
+    assert run_controller.main([str(cfg), "--no-evaluate"]) == 0
