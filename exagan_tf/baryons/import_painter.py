@@ -119,6 +119,18 @@ def _load(root: Path, name, what: str) -> np.ndarray:
     return arr
 
 
+def _checked(root: Path, entry: dict, s: str, info_name: str) -> tuple[np.ndarray, float]:
+    """The stacks of ``file_{s}`` and the info's ``mean_{s}``, which must be their mean."""
+    arr = _load(root, entry[f"file_{s}"], f"file_{s}")
+    mean_file = float(np.mean(arr, dtype=np.float64))
+    mean_info = float(entry[f"mean_{s}"])
+    if not np.isclose(mean_file, mean_info, rtol=1e-3, atol=0):
+        raise UserError(f"{root / str(entry[f'file_{s}'])}: mean {mean_file:.6g}, but "
+                        f"{info_name} says mean_{s} = {mean_info:.6g}; the info does not "
+                        "describe this file")
+    return arr, mean_info
+
+
 def _index(info: list[dict], path: Path, redshifts) -> dict:
     """{(field, z): entry} for the imported fields at ``redshifts`` (None: all)."""
     out = {}
@@ -169,7 +181,8 @@ def import_stacks(src: str | Path, out: str | Path, *, redshifts: Sequence[float
         if entry["field"] not in FIELDS:
             skipped[str(entry["field"])] = skipped.get(str(entry["field"]), 0) + 1
         elif round(float(entry["z"]), 6) not in zs:
-            skipped[f"{entry['field']} at z={float(entry['z']):g}"] = 1
+            key = f"{entry['field']} at z={float(entry['z']):g}"
+            skipped[key] = skipped.get(key, 0) + 1
     # shapes from the first redshift's dark matter; every file must agree
     first = {s: _load(src, train["entries"]["dm", zs[0]][f"file_{s}"], f"file_{s}")
              for s in KIND_OF}
@@ -220,16 +233,10 @@ def import_stacks(src: str | Path, out: str | Path, *, redshifts: Sequence[float
         for f, iz, s in jobs:
             kind, z = KIND_OF[s], zs[iz]
             entry = train["entries"][f, z]
-            arr = _load(src, entry[f"file_{s}"], f"file_{s}")
+            arr, mean_info = _checked(src, entry, s, TRAIN_INFO)
             if arr.shape[1:] != (npix, npix):
                 raise UserError(f"{src / str(entry[f'file_{s}'])}: maps of {arr.shape[1:]}; "
                                 f"expected ({npix}, {npix}) like the others")
-            mean_file = float(np.mean(arr, dtype=np.float64))
-            mean_info = float(entry[f"mean_{s}"])
-            if not np.isclose(mean_file, mean_info, rtol=1e-3, atol=0):
-                raise UserError(f"{src / str(entry[f'file_{s}'])}: mean {mean_file:.6g}, but "
-                                f"{TRAIN_INFO} says mean_{s} = {mean_info:.6g}; the info does "
-                                "not describe this file")
             source_stats[f].setdefault(f"{z:g}", {}).update(
                 {f"mean_{s}": mean_info, f"var_{s}": float(entry[f"var_{s}"])})
             if f == "dm":
@@ -239,8 +246,8 @@ def import_stacks(src: str | Path, out: str | Path, *, redshifts: Sequence[float
                 scale[kind][iz] = 1.0 / mean_info
             factor = scale[kind][iz] if f == "dm" else 1.0
             parts = ({"train": arr[test_stacks:], "test": arr[:test_stacks]} if test is None
-                     else {"train": arr, "test": _load(
-                         src, test["entries"][f, z][f"file_{s}"], f"file_{s}")})
+                     else {"train": arr,
+                           "test": _checked(src, test["entries"][f, z], s, TEST_INFO)[0]})
             for split, stacks in parts.items():
                 if stacks.shape[1:] != (npix, npix):
                     raise UserError(f"{split} {f} z={z:g}: maps of {stacks.shape[1:]}; "

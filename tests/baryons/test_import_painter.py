@@ -115,6 +115,10 @@ def test_separate_test_pickle(tmp_path):
                                    rtol=1e-5)
         np.testing.assert_array_equal(f["train/thin/pressure"][0, 4],
                                       stacks("pressure", 0.0, "100")[4])
+    bad = write_painter_folder(tmp_path / "bad")
+    write_painter_folder(bad, name="test", seed=1, n=2, corrupt_mean=True)
+    with pytest.raises(UserError, match="test_files_info.pickle says mean_100"):
+        imp.import_stacks(bad, tmp_path / "o2", progress=False)
 
 
 def test_errors_are_one_line_and_nothing_is_written(tmp_path, capsys):
