@@ -5,6 +5,7 @@
     exagan analyze TAG RUN [ARGS ...]               the system's analysis of a trained run
     exagan generate TAG RUN [ARGS ...]              samples of a trained run (baryons, muons)
     exagan simulate SYSTEM [ARGS ...]               the system's simulator
+    exagan import SYSTEM [ARGS ...]                 the original tool's files -> training data
 
 A run is ``expts/TAG/runRUN/`` for every system. ``--set`` overrides any key of the tag's
 config, typed and validated like the YAML; the resolved config is the run's ``config.yaml``, so
@@ -43,8 +44,10 @@ def _parser() -> argparse.ArgumentParser:
         a.add_argument("tag", help="config tag of the run")
         a.add_argument("run", help="run number or name")
         a.add_argument("--expts", default="expts", help="root of the run directories (expts)")
-    s = sub.add_parser("simulate", help="a system's simulator (its own options follow)")
-    s.add_argument("system", help=", ".join(sys_.name for sys_ in registry.SYSTEMS))
+    for name, what in (("simulate", "a system's simulator (its own options follow)"),
+                       ("import", "read the original tool's files (its own options follow)")):
+        s = sub.add_parser(name, help=what, add_help=False)  # --help goes to the tool
+        s.add_argument("system", help=", ".join(sys_.name for sys_ in registry.SYSTEMS))
     return p
 
 
@@ -69,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "simulate":
         return registry.get_system(args.system).commands().simulate(rest)
+    if args.command == "import":
+        return registry.get_system(args.system).import_data(rest)
     if rest and args.command == "train":
         raise UserError(f"exagan train: unexpected arguments {' '.join(rest)} "
                         "(config keys go in --set KEY=VALUE)")

@@ -8,7 +8,10 @@ whole suite: a tag defined twice is an error naming both files, an unknown tag l
 tags of every system.
 
 The registry reads only YAML: listing tags never imports TensorFlow. What a system does with a
-tag (train, analyze, generate, simulate) lives in its ``system`` module, imported on demand.
+tag (train, analyze, generate, simulate) lives in its ``system`` module, imported on demand;
+``exagan import SYSTEM`` runs the reader of the original tool's own files: CosmoFlow-layout
+universes (sliced into shards), baryon_painter's BAHAMAS stacks, FairShip muon ROOT files
+(preprocessed), gevolution runs, DeepCMB's map files.
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ class System:
     experiments: str  # a YAML file of tags, or a folder of one-config YAML files (GR)
     module: str
     tag_prefix: str = ""
+    importer: str = ""  # module (main(argv)) reading the original tool's own files
+
+    def import_data(self, argv: list[str]) -> int:
+        """Run the importer of the original's files with ``argv``."""
+        return importlib.import_module(self.importer).main(argv)
 
     def tags(self, root: Path = EXPERIMENTS_DIR) -> dict[str, tuple[Path, str]]:
         """tag -> (file, one-line description)."""
@@ -52,15 +60,15 @@ class System:
 
 SYSTEMS = (
     System("exagan", "DCGAN on N-body density slices (ExaGAN)", "exagan.yaml",
-           "exagan_tf.cosmo.system"),
+           "exagan_tf.cosmo.system", importer="exagan_tf.cosmo.slice_universes"),
     System("baryons", "baryon pressure painted on dark matter (CVAE / CGAN)", "baryons.yaml",
-           "exagan_tf.baryons.system"),
+           "exagan_tf.baryons.system", importer="exagan_tf.baryons.import_painter"),
     System("muons", "SHiP muon-shield background GAN / VAE with a BDT figure of merit",
-           "muons.yaml", "exagan_tf.muons.system"),
+           "muons.yaml", "exagan_tf.muons.system", importer="exagan_tf.muons.preprocess"),
     System("gr", "GR vs Newtonian potentials, RACOON / PENGUIN classifiers", "gr",
-           "exagan_tf.gr.system", tag_prefix="gr_"),
+           "exagan_tf.gr.system", tag_prefix="gr_", importer="exagan_tf.gr.import_gevolution"),
     System("cmb", "lensed CMB Q, U decomposed into E, kappa, B (pix2pix / UResNet)",
-           "cmb/experiments.yaml", "exagan_tf.cmb.system"),
+           "cmb/experiments.yaml", "exagan_tf.cmb.system", importer="exagan_tf.cmb.import_deepcmb"),
 )
 
 
