@@ -127,14 +127,16 @@ class Lifecycle:
         return self.preempt.saved_step is not None
 
     def fit_epochs(self, model: keras.Model, data, start: int, end: int, epoch_var: tf.Variable,
-                   callbacks: list, **fit_kwargs) -> bool:
+                   epoch_log: keras.callbacks.Callback, callbacks: list, **fit_kwargs) -> bool:
         """Train epochs ``start`` to ``end`` in one ``fit`` (a classifier's epoch loop with its
-        validation passes): NaN guard, a checkpoint with the epoch counter ``epoch_var`` after
-        every epoch, the SIGTERM guard, then ``callbacks``. True when a SIGTERM stopped it."""
+        validation passes). Callbacks in order: NaN guard, a checkpoint with the epoch counter
+        ``epoch_var`` after every epoch, ``epoch_log``, the SIGTERM guard, then ``callbacks``
+        (progress, TensorBoard). A non-finite loss raises the one-line error. True when a
+        SIGTERM stopped it."""
         saver = cb.EpochCheckpoint(self.manager, epoch_var, self.guard)
         with self.preempt:
             model.fit(data, epochs=end, initial_epoch=start,
-                      callbacks=[self.guard, saver, *callbacks[:1], self.preempt, *callbacks[1:]],
+                      callbacks=[self.guard, saver, epoch_log, self.preempt, *callbacks],
                       verbose=0, shuffle=False, **fit_kwargs)
         self.guard.raise_if_bad(self.run.path, self.manager)
         return self.preempt.saved_step is not None

@@ -208,8 +208,8 @@ def train(cfg, argv: Sequence[str], evaluate: bool = True,
         # is not counted, so a resumed run repeats it from the weights saved at the signal
         if life.fit_epochs(
             model, train_ds.with_options(options), start, end, epoch_var,
-            [_epoch_log(log, end, start), progress,
-             keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False)],
+            _epoch_log(log, end, start),
+            [progress, keras.callbacks.TensorBoard(log_dir=str(run.logs), write_graph=False)],
             steps_per_epoch=t.steps_per_epoch,
             validation_data=test_ds.with_options(options),
             validation_freq=t.test_every,
