@@ -53,7 +53,8 @@ def step_rate(flags: list[str], npix: int, steps: int, repeats: int) -> float:
     import numpy as np
     import tensorflow as tf
 
-    from exagan_tf.cmb.main import build_models, parse_args
+    from exagan_tf.cmb.flags import parse_args
+    from exagan_tf.cmb.models import build_models
 
     args = parse_args(["-i", "qu", "-o", "e", "--filters", "8", *flags])
     _, _, gan = build_models(args, npix)

@@ -226,7 +226,7 @@ def baryon_case(model: str) -> Case:
     def make(jit):
         import keras
 
-        from exagan_tf.baryons.train import build_model, build_networks
+        from exagan_tf.baryons.models import build_model, build_networks
 
         keras.utils.set_random_seed(cfg.seed)
         c = dataclasses.replace(cfg, jit_compile=jit)
@@ -297,7 +297,7 @@ def gr_case(config: str, label: str) -> Case:
 
 def cmb_case(tag: str, label: str) -> Case:
     """CMB pix2pix / UResNet (astroencoder) at the CPU table's flags (64^2, filters 8)."""
-    from exagan_tf.cmb.main import parse_args
+    from exagan_tf.cmb.flags import parse_args
 
     args = parse_args(["--experiment", f"{ROOT / 'experiments/cmb/experiments.yaml'}:{tag}"])
     npix = 64
@@ -305,7 +305,7 @@ def cmb_case(tag: str, label: str) -> Case:
     def make(jit):
         import keras
 
-        from exagan_tf.cmb.main import build_models
+        from exagan_tf.cmb.models import build_models
 
         gen, disc, gan = build_models(args, npix)
         _jit(gan, jit)
@@ -343,7 +343,7 @@ def muon_case(kind: str) -> Case:
         import keras
 
         from exagan_tf.muons import models
-        from exagan_tf.muons.train import build_gan_model, build_vae_model
+        from exagan_tf.muons.models import build_gan_model, build_vae_model
 
         keras.utils.set_random_seed(cfg.seed)
         rng = _rng()
