@@ -92,12 +92,13 @@ class NaNGuard(keras.callbacks.Callback):
                 self.model.stop_training = True
                 return
 
-    def raise_if_bad(self, run_path, manager) -> None:
+    def raise_if_bad(self, run_path, manager, note: str = "") -> None:
         """The one-line error of a run stopped by a non-finite loss (naming the last good
-        checkpoint, which is kept), or nothing when the losses stayed finite."""
+        checkpoint, which is kept, and ``note`` on it), or nothing when the losses stayed
+        finite."""
         if self.bad:
             raise UserError(f"{run_path}: training stopped, {self.bad}; the last good "
-                            f"checkpoint {manager.latest_checkpoint or '(none)'} is kept")
+                            f"checkpoint {manager.latest_checkpoint or '(none)'}{note} is kept")
 
 
 def fit_segments(start: int, steps: int, period: int) -> list[tuple[int, int, int]]:

@@ -138,7 +138,7 @@ class Lifecycle:
             model.fit(data, epochs=end, initial_epoch=start,
                       callbacks=[self.guard, saver, epoch_log, self.preempt, *callbacks],
                       verbose=0, shuffle=False, **fit_kwargs)
-        self.guard.raise_if_bad(self.run.path, self.manager)
+        self.guard.raise_if_bad(self.run.path, self.manager, f" (epoch {int(epoch_var.numpy())})")
         return self.preempt.saved_step is not None
 
     def stopped(self, total: int) -> None:
