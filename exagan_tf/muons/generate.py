@@ -150,8 +150,8 @@ def generate_to_root(
     rate = total / seconds if seconds > 0 else float("inf")
     if progress:
         print(
-            f"generated {total} muons in {seconds:.2f} s: {rate:,.0f} muons/s "
-            f"({len(files)} ROOT files in {out_dir})",
+            f"generated {total} muons ({', '.join(f'{c} {k}' for c, k in counts.items())}) "
+            f"in {seconds:.2f} s: {rate:,.0f} muons/s ({len(files)} ROOT files in {out_dir})",
             flush=True,
         )
     return {

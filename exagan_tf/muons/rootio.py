@@ -264,9 +264,11 @@ def _read_tree(tree, path: Path) -> tuple[dict[str, np.ndarray], FileReport]:
             f"branches {sorted(other)} are {'/'.join(kinds)}, not Float_t: read as double "
             "here, but MuonBackGenerator binds Float_t addresses and ROOT refuses them"
         )
-    unreadable = [b for b in cols if not hasattr(tree[b].interpretation, "numpy_dtype")]
+    unreadable = [b for b in cols if getattr(tree[b].interpretation, "inner_shape", None) != ()
+                  or np.dtype(tree[b].interpretation.numpy_dtype).kind not in "iuf"]
     if unreadable:
-        raise UserError(f"{path}: branches {unreadable} are not numbers, one per entry")
+        raise UserError(f"{path}: branches {unreadable} are not one number per entry "
+                        f"({', '.join(tree[b].typename for b in unreadable)})")
     return {b: np.asarray(tree[b].array(library="np")) for b in cols}, report
 
 

@@ -221,3 +221,14 @@ def test_generate_then_bind_as_fairship(preprocessed, tmp_path, leaves):
     z = t["vz"][prompt & (t["pdg"] == -13)]
     lo, hi = transforms["mup_prompt"].min_max_1[0]
     assert z.min() >= lo - 1e-3 and z.max() <= hi + 1e-3
+
+
+def test_array_branches_refused(tmp_path):
+    cols, _ = ff.flux_columns(50, 0, seed=1, leaves=11)
+    path = tmp_path / "arr.root"
+    with uproot.recreate(path) as f:
+        b = {k: v for k, v in cols.items()}
+        b["px"] = np.repeat(b["px"][:, None], 3, axis=1)
+        f.mktree(rootio.TREE_NAME, {k: (v.dtype, v.shape[1:]) for k, v in b.items()}).extend(b)
+    with pytest.raises(UserError, match="branches \\['px'\\] are not one number per entry"):
+        rootio.read_file(path)
