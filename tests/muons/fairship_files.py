@@ -29,6 +29,7 @@ import uproot
 import uproot.writing._cascadetree as cascadetree
 
 TNTUPLE_VERSION = 2
+TNTUPLED_VERSION = 1  # TNtupleD: the same layout with Double_t columns
 TTREE_VERSION = 20
 TTREE_CHECKSUM = 0x7264E07F  # stored in uproot's TTree v20 streamer (written by ROOT)
 TNTUPLE_CHECKSUM = 0xB8A51CAB  # TClass::GetCheckSum of TNtuple v2 (see tntuple_checksum)
@@ -56,19 +57,22 @@ def root_checksum(name: str, bases, members) -> int:
     return value
 
 
-def tntuple_checksum() -> int:
-    """TNtuple v2: base TTree, one persistent member ``Int_t fNvar`` (``fArgs`` is transient)."""
-    return root_checksum("TNtuple", [("TTree", TTREE_CHECKSUM)], [("fNvar", "int", "")])
+def tntuple_checksum(classname: str = "TNtuple") -> int:
+    """TNtuple v2 / TNtupleD v1: base TTree, one persistent member ``Int_t fNvar`` (``fArgs``
+    is transient)."""
+    return root_checksum(classname, [("TTree", TTREE_CHECKSUM)], [("fNvar", "int", "")])
 
 
 class _NtupleCascade(cascadetree.Tree):
     """uproot's TTree cascade, streamed as ROOT streams a TNtuple (TTree inside, then fNvar)."""
 
+    classname, version = "TNtuple", TNTUPLE_VERSION
+
     def _build_out(self):
         out = super()._build_out()
         body = b"".join(out)
         nvar = np.array([len(self._branch_data)], ">i4").tobytes()
-        header = uproot.serialization.numbytes_version(len(body) + len(nvar), TNTUPLE_VERSION)
+        header = uproot.serialization.numbytes_version(len(body) + len(nvar), self.version)
         shift = len(header)
         self._metadata_start += shift
         for datum in self._branch_data:
@@ -80,7 +84,8 @@ class _NtupleCascade(cascadetree.Tree):
     def write_anew(self, sink):
         raw = b"".join(self._build_out())
         self._key = self._directory.add_object(
-            sink, "TNtuple", self._name, self._title, raw, len(raw), replaces=self._key, big=True
+            sink, self.classname, self._name, self._title, raw, len(raw), replaces=self._key,
+            big=True,
         )
 
 
@@ -110,8 +115,8 @@ def _element(name, title, ftype, size, max_index, typename) -> bytes:
     return _versioned(body + struct.pack(">5I", *max_index) + _tstring(typename), 4)
 
 
-def tntuple_streamer_bytes() -> bytes:
-    """The TNtuple v2 TStreamerInfo as it sits in a file's list of streamers (object, then
+def tntuple_streamer_bytes(classname: str = "TNtuple", version: int = TNTUPLE_VERSION) -> bytes:
+    """The TNtuple v2 (or TNtupleD v1) TStreamerInfo as it sits in a file's list of streamers (object, then
     the empty option string TList writes after each object)."""
     base = _object_any("TStreamerBase", _versioned(
         _element("TTree", "Tree descriptor (the main ROOT I/O class)", 0, 0,
@@ -121,8 +126,8 @@ def tntuple_streamer_bytes() -> bytes:
     array = _object_any("TObjArray", _versioned(
         b"\x00\x01" + struct.pack(">II", 0, 0) + b"\x00" + struct.pack(">ii", 2, 0) + base + nvar,
         3))
-    info = _tnamed("TNtuple", "", 0x03010000) + struct.pack(">Ii", tntuple_checksum(),
-                                                            TNTUPLE_VERSION)
+    info = _tnamed(classname, "", 0x03010000) + struct.pack(">Ii", tntuple_checksum(classname),
+                                                          version)
     return _object_any("TStreamerInfo", _versioned(info + array, 9)) + b"\x00"
 
 
@@ -136,21 +141,24 @@ def write_tntuple(
 ) -> Path:
     """A ROOT file holding the TNtuple ``pythia8-Geant4`` with the columns of ``varlist``.
 
-    ``dtype=np.float64`` writes the same structure with Double_t leaves (as a TNtupleD would
-    store its columns) to test the double-precision path."""
+    ``dtype=np.float64`` writes a TNtupleD (class version 1: the same layout, Double_t
+    columns) to test the double-precision path."""
     names = varlist.split(":")
     data = {n: np.ascontiguousarray(columns[n], dtype=dtype) for n in names}
     n = len(data[names[0]])
     path = Path(path)
     original = cascadetree.Tree
     with uproot.recreate(path) as f:
-        cascadetree.Tree = _NtupleCascade
+        double = np.dtype(dtype) == np.float64
+        cascadetree.Tree = type("Cascade", (_NtupleCascade,), {
+            "classname": "TNtupleD" if double else "TNtuple",
+            "version": TNTUPLED_VERSION if double else TNTUPLE_VERSION})
         try:
             tree = f.mktree("pythia8-Geant4", {k: dtype for k in names}, title=title)
         finally:
             cascadetree.Tree = original
-        raw = uproot.writing._cascade.RawStreamerInfo(
-            None, tntuple_streamer_bytes(), "TNtuple", TNTUPLE_VERSION)
+        kind = ("TNtupleD", TNTUPLED_VERSION) if double else ("TNtuple", TNTUPLE_VERSION)
+        raw = uproot.writing._cascade.RawStreamerInfo(None, tntuple_streamer_bytes(*kind), *kind)
         f.file._cascading.streamers.update_streamers(f.file.sink, [raw])
         for start in range(0, n, basket_entries):
             tree.extend({k: v[start : start + basket_entries] for k, v in data.items()})

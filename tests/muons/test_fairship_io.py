@@ -100,8 +100,12 @@ def test_mixed_folder_preprocess_summary(tmp_path, capsys):
 def test_double_branches_read_with_a_note(tmp_path):
     cols, truth = ff.flux_columns(800, 100, seed=2, leaves=11)
     path = ff.write_tntuple(tmp_path / "d.root", cols, ff.LEAVES_11, dtype=np.float64)
+    with uproot.open(path) as f:
+        assert f[rootio.TREE_NAME].classname == "TNtupleD"
+        assert f.file.streamer_named("TNtupleD", 1).member("fCheckSum") == ff.tntuple_checksum(
+            "TNtupleD")
     muons, report = rootio.read_file(path)
-    assert _cats(muons) == _cats(truth["muons"])
+    assert _cats(muons) == _cats(truth["muons"]) and report.layout.startswith("TNtupleD")
     assert any("not Float_t" in n and "'px'" in n for n in report.notes)
     with pytest.raises(UserError, match="branch 'id' holds TLeafD.*Float_t"):
         fairship_bind.bind(path)
