@@ -147,6 +147,8 @@ def write_tntuple(
     data = {n: np.ascontiguousarray(columns[n], dtype=dtype) for n in names}
     n = len(data[names[0]])
     path = Path(path)
+    if not hasattr(cascadetree.Tree, "_build_out"):  # the layout hook of uproot >= 5.7
+        raise RuntimeError(f"writing a TNtuple needs uproot >= 5.7 (have {uproot.__version__})")
     original = cascadetree.Tree
     with uproot.recreate(path) as f:
         double = np.dtype(dtype) == np.float64
