@@ -82,6 +82,8 @@ def test_mixed_folder_preprocess_summary(tmp_path, capsys):
     rootio.write_muons(folder / "suite_ttree.root", suite["muons"])
     truth = [ff.flux_columns(1500, 450, 3 + i, 11 if i % 2 == 0 else 17)[1] for i in range(2)]
     truth.append(suite)
+    ff.write_tntuple(folder / "empty.root", {k: np.zeros(0) for k in ff.LEAVES_11.split(":")},
+                     ff.LEAVES_11)
     out = tmp_path / "data"
     assert pp.main([str(folder), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -90,7 +92,8 @@ def test_mixed_folder_preprocess_summary(tmp_path, capsys):
     assert f"skipped {n_nu} non-muons by PDG id" in printed
     assert "1 x TNtuple pythia8-Geant4, 17 leaves, start = origin" in printed
     assert "1 x TTree pythia8-Geant4, 11 leaves" in printed and meta["summary"][0] in printed
-    assert meta["ecut"] == 1.0 and len(meta["inputs"]) == 3 == len(paths) + 1
+    assert "note: empty.root: 'pythia8-Geant4' is empty (0 entries)" in printed
+    assert meta["ecut"] == 1.0 and len(meta["inputs"]) == 4 == len(paths) + 2
     for name, tr in pp.load_transforms(out).items():
         counts = [_cats(t["muons"])[name] for t in truth]
         assert tr.count == sum(n for n, _ in counts)
@@ -151,7 +154,8 @@ def _cbmsim_events(rng, n_events=12):
         for _ in range(n_mu):
             prompt = rng.random() < 0.5
             pdg.append(int(rng.choice([13, -13])))
-            start.append((0.0, 0.0, -7070.0) if prompt else tuple(rng.normal(0, 5, 2)) + (-7000,))
+            z = float(rng.uniform(-7080.0, -7000.0))
+            start.append((0.0, 0.0, z) if prompt else tuple(rng.normal(0, 5, 2)) + (z,))
             w.append(float(rng.uniform(1, 700)))
         pdg.append(11)
         start.append((1.0, 2.0, -6000.0))
@@ -177,11 +181,11 @@ def _cbmsim_events(rng, n_events=12):
 
 
 def test_cbmsim_muons_at_the_veto(tmp_path):
-    events, truth = _cbmsim_events(np.random.default_rng(4))
+    events, truth = _cbmsim_events(np.random.default_rng(4), n_events=48)
     path = ff.write_cbmsim(tmp_path / "ship.conical.MuonBack-TGeant4.root", events)
     muons, report = rootio.read_file(path)
     assert report.layout.startswith("cbmsim") and report.entries == len(events)
-    assert report.muons == len(truth) and report.skipped == {11: 12, 22: 12}
+    assert report.muons == len(truth) and report.skipped == {11: 48, 22: 48}
     assert any("muon vetoPoints from" in n for n in report.notes)
     want = {"x": "fStartX", "y": "fStartY", "z": "fStartZ", "px": "fPx", "w": "fW",
             "id": "fPdgCode"}
@@ -190,6 +194,12 @@ def test_cbmsim_muons_at_the_veto(tmp_path):
     prompt = sum(1 for t in truth if t["fStartX"] == 0 and t["fStartY"] == 0)
     cats = _cats(muons)
     assert cats["mup_prompt"][0] + cats["mum_prompt"][0] == prompt and 0 < prompt < len(truth)
+    out = tmp_path / "data"
+    pp.preprocess([path], out, progress=False)
+    meta = json.loads((out / "transform.json").read_text())
+    assert meta["ecut"] is None and meta["summary"][0].startswith("read 1 files: 1 x cbmsim")
+    assert {k: t.count for k, t in pp.load_transforms(out).items()} == {
+        k: n for k, (n, _) in cats.items()}
     events[2]["points"]["fTrackID"][0] = 9
     bad = ff.write_cbmsim(tmp_path / "bad.root", events)
     with pytest.raises(UserError, match="event 2: vetoPoint.fTrackID 9 is not one of its"):
