@@ -46,6 +46,35 @@ Differences from the original, on purpose:
   ``skipped`` in the manifest; it is never mixed in. ``--strict`` turns it into a one-line error
   (exit status 2) instead. Skipping is the default because one broken file among hundreds of
   downloaded universes should not stop a long run; the manifest keeps the record.
+
+Streaming with bounded memory (for full-size CosmoFlow cubes, 512^3 x 4 int16 = 1 GiB, and
+beyond): the cube is never read whole. The unit of reading is one BAND, the ``img_dim`` rows of
+one plane that make one row of tiles, with all redshift channels (img_dim * N * n_z values,
+512 KiB for a CosmoFlow cube at img_dim 128); a worker holds one band plus a block of tiles of at
+most ``_BLOCK_BYTES`` (a few planes of that tile row), so its memory does not grow with N^3 or
+with the number of tiles. Reading is chunk-aware: on a chunked input the HDF5 chunk cache is
+sized to the chunks one band touches (capped at ``_CHUNK_CACHE_MAX``), so a compressed chunk is
+decompressed once per pass and not once per plane, and bands that touch no stored chunk are
+filled with the dataset's fill value without a read (a cube that declares 4096^3 x 4 but stores
+a few chunks is sliced at the speed of writing). Measured peak RSS per worker: see
+``benchmarks/bench_slice_memory.py`` and the README.
+
+Checks before and after writing:
+
+- A cube that is MOSTLY EMPTY is sliced with a one-line warning: from the header when fewer than
+  half of its chunks (or bytes, contiguous) are stored, from the content when more than half of
+  its images are all zero (recorded as ``zero_images`` in the manifest).
+- Free disk space is checked against the size of the shards before anything is written (and by
+  each worker before its shard): too little is a one-line error, exit 2. The size is the
+  uncompressed size, an upper bound for gzip shards.
+- Every shard's SHA-256 and size are recorded in the manifest. A rerun verifies every existing
+  shard against its record before skipping it, and :func:`exagan_tf.cosmo.data.check_shards`
+  verifies them when training starts: a damaged shard (e.g. its last bytes zeroed, same size)
+  is refused with one line naming it, never taken as done. The cost is one read of every shard
+  (SHA-256 runs at ~0.5 GB/s on one core here, about 60 ms for a 32 MiB CosmoFlow shard). The
+  manifest is rewritten as shards finish (at most every 2 s), so a killed run loses at most the
+  records of the last shards; a shard on disk with no record (written atomically, so complete)
+  is hashed and adopted by the next run.
 """
 
 from __future__ import annotations
@@ -57,6 +86,8 @@ import hashlib
 import json
 import multiprocessing
 import os
+import resource
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -82,6 +113,17 @@ COMPRESSIONS = ("none", "gzip")
 _CHUNK_IMAGES_RAW = 64
 _CHUNK_BYTES_COMPRESSED = 512 * 1024
 _INPUT_SUFFIXES = (".h5", ".hdf5")
+# Tiles held by a worker at a time (one block of planes of one tile row), in bytes: at 16 MiB a
+# 4096^3 cube at img_dim 16 is sliced in blocks of 128 planes (it used to be 16 GiB at once).
+_BLOCK_BYTES = 16 * 2**20
+# Largest HDF5 chunk cache given to a chunked input: the chunks one band touches, up to this.
+_CHUNK_CACHE_MAX = 64 * 2**20
+# A chunk map (stored or not, per chunk) is built only up to this many chunks.
+_CHUNK_MAP_MAX = 10**7
+# More than this fraction empty (chunks not stored, or all-zero images) draws a warning.
+EMPTY_WARN_FRACTION = 0.5
+# The manifest is rewritten at most this often while shards finish, and at the end.
+_MANIFEST_EVERY_S = 2.0
 
 
 class BadUniverse(Exception):
@@ -102,6 +144,9 @@ class UniverseInfo:
     unitPar: list[float] | None
     namePar: list[str] | None
     n_images: int
+    chunks: list[int] | None = None
+    filtered: bool = False
+    stored_fraction: float = 1.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -139,43 +184,135 @@ def _check_options(img_dim: int, step: int, axis: int, redshift_index: int) -> N
         raise UserError(f"--redshift-index {redshift_index}: expected an integer >= 0")
 
 
-def _read_plane(full, axis: int, index: int, redshift_index: int) -> np.ndarray:
-    """One plane ``index`` along ``axis`` of one redshift channel, shape (N, N).
+def band_selection(axis: int, plane: int, r0: int, r1: int) -> tuple:
+    """Index of one band: rows ``r0:r1`` of plane ``plane`` along ``axis``, all columns and
+    redshift channels; ``full[band_selection(...)]`` has shape (r1 - r0, N, n_redshifts).
 
-    Reads the slab with all redshift channels and picks the channel in memory: on a contiguous
-    CosmoFlow file that is 2-3x faster than letting HDF5 gather every n_z-th value.
+    The rows run along the first remaining axis and the columns along the second, so the band of
+    tile row ``ix`` holds the tiles (ix, 0), (ix, 1), ... side by side.
     """
+    rows = slice(r0, r1)
     if axis == 0:
-        slab = full[index]
-    elif axis == 1:
-        slab = full[:, index]
-    else:
-        slab = full[:, :, index]
-    return np.asarray(slab)[..., redshift_index]
+        return (plane, rows, slice(None), slice(None))
+    if axis == 1:
+        return (rows, plane, slice(None), slice(None))
+    return (rows, slice(None), plane, slice(None))
 
 
-def _tile_plane(plane: np.ndarray, img_dim: int) -> np.ndarray:
-    """Cut an (N, N) plane into (N/img_dim)^2 tiles, tile t = ix * (N // img_dim) + iy."""
-    m = plane.shape[0] // img_dim
-    return plane.reshape(m, img_dim, m, img_dim).swapaxes(1, 2).reshape(m * m, img_dim, img_dim)
+class StoredChunks:
+    """Which chunks of a chunked HDF5 dataset are stored in the file (the others read as the
+    fill value). Built from ``chunk_iter``, one callback per stored chunk, so it costs nothing
+    on a nearly empty cube."""
+
+    def __init__(self, dset) -> None:
+        self.chunks = tuple(dset.chunks)
+        grid = tuple(-(-n // c) for n, c in zip(dset.shape, self.chunks, strict=True))
+        self.stored = np.zeros(grid, dtype=bool)
+        self.n_stored = 0
+
+        def mark(info) -> None:
+            index = tuple(o // c for o, c in zip(info.chunk_offset, self.chunks, strict=True))
+            self.stored[index] = True
+            self.n_stored += 1
+
+        dset.id.chunk_iter(mark)
+
+    def any_stored(self, selection: tuple) -> bool:
+        """Whether any chunk that ``selection`` (ints and slices with step 1) touches is stored."""
+        index = []
+        for sel, c, n in zip(selection, self.chunks, self.stored.shape, strict=True):
+            if isinstance(sel, slice):
+                start, stop, _ = sel.indices(n * c)
+                index.append(slice(start // c, (stop - 1) // c + 1))
+            else:
+                index.append(slice(sel // c, sel // c + 1))
+        return bool(self.stored[tuple(index)].any())
 
 
-def _iter_tile_blocks(full, img_dim: int, step: int, axis: int, redshift_index: int, block: int):
-    """Yield (j0, tiles) with tiles of shape (n_tiles, g, img_dim, img_dim) for planes j0..j0+g.
+def stored_chunks(full) -> StoredChunks | None:
+    """The chunk map of an h5py dataset that has unstored chunks; None when every chunk is
+    stored, the dataset is contiguous or not HDF5, or the map would be too large."""
+    chunks = getattr(full, "chunks", None)
+    if not chunks or not hasattr(full, "id"):
+        return None
+    total = int(np.prod([-(-n // c) for n, c in zip(full.shape, chunks, strict=True)]))
+    if total > _CHUNK_MAP_MAX or full.id.get_num_chunks() >= total:
+        return None
+    return StoredChunks(full)
 
-    Only ``block`` planes are held at a time, so memory stays at block * N^2 values whatever the
-    cube size.
+
+def band_chunk_cache(
+    shape, chunks, itemsize: int, img_dim: int, axis: int, filtered: bool
+) -> int:
+    """Bytes of HDF5 chunk cache for reading bands: HDF5's default 1 MiB unless the chunks are
+    compressed (filtered), then enough for every chunk one band touches, capped at
+    ``_CHUNK_CACHE_MAX``.
+
+    Measured on a 4096^3 x 4 cube in 64^3 x 4 chunks: unfiltered chunks larger than the cache are
+    read straight into the band (0.5 s for four planes at img_dim 16), while a 64 MiB cache
+    holds fill-value copies of unstored chunks (+69 MiB RSS, 35 s). Filtered chunks must be
+    decompressed whole, so there a cache that keeps them for the next planes saves work.
+    """
+    if not chunks or not filtered:
+        return 2**20
+    rows_axis, cols_axis = (a for a in (0, 1, 2) if a != axis)
+    c_rows = chunks[rows_axis]
+    rows = -(-img_dim // c_rows) + (1 if img_dim % c_rows else 0)
+    n_chunks = rows * -(-shape[cols_axis] // chunks[cols_axis]) * -(-shape[3] // chunks[3])
+    need = n_chunks * int(np.prod(chunks)) * itemsize
+    return int(min(_CHUNK_CACHE_MAX, max(2**20, need)))
+
+
+def block_planes(grid: int, img_dim: int, itemsize: int, n_slices_: int, cap: int) -> int:
+    """Planes per block of tiles: at most ``cap``, and at most ``_BLOCK_BYTES`` of tiles."""
+    per_plane = img_dim * grid * itemsize
+    return max(1, min(n_slices_, cap, _BLOCK_BYTES // per_plane))
+
+
+def iter_tile_blocks(
+    full,
+    img_dim: int,
+    step: int,
+    axis: int,
+    redshift_index: int,
+    block: int,
+    stored: StoredChunks | None = None,
+):
+    """Yield (ix, j0, tiles): tiles (m, g, img_dim, img_dim) of tile row ``ix``, planes
+    j0..j0+g, where m = N // img_dim and tile (ix, iy) is ``tiles[iy]``.
+
+    Reads one band (:func:`band_selection`) at a time, so memory stays at one band plus one block,
+    ``block * img_dim * N`` values, whatever the cube size. Bands touching no stored chunk of
+    ``stored`` are filled with the dataset's fill value without a read.
     """
     grid = full.shape[0]
     ns = n_slices(grid, step)
-    n_tiles = (grid // img_dim) ** 2
-    for j0 in range(0, ns, block):
-        g = min(block, ns - j0)
-        tiles = np.empty((n_tiles, g, img_dim, img_dim), dtype=full.dtype)
-        for jj in range(g):
-            plane = _read_plane(full, axis, (j0 + jj) * step, redshift_index)
-            tiles[:, jj] = _tile_plane(plane, img_dim)
-        yield j0, tiles
+    m = grid // img_dim
+    fill = getattr(full, "fillvalue", 0)
+    for ix in range(m):
+        r0, r1 = ix * img_dim, (ix + 1) * img_dim
+        for j0 in range(0, ns, block):
+            g = min(block, ns - j0)
+            tiles = np.empty((m, g, img_dim, img_dim), dtype=full.dtype)
+            for jj in range(g):
+                sel = band_selection(axis, (j0 + jj) * step, r0, r1)
+                if stored is not None and not stored.any_stored(sel):
+                    tiles[:, jj] = fill
+                    continue
+                # all channels read, one picked in memory: on a contiguous CosmoFlow file that
+                # is 2-3x faster than letting HDF5 gather every n_z-th value
+                band = np.asarray(full[sel])[..., redshift_index]
+                tiles[:, jj] = band.reshape(img_dim, m, img_dim).swapaxes(0, 1)
+            yield ix, j0, tiles
+
+
+def row_positions(ix: int, grid: int, img_dim: int, step: int) -> np.ndarray:
+    """Origins of the images of tile row ``ix`` (rows ix*m*ns ... of :func:`tile_positions`)."""
+    m = grid // img_dim
+    ns = n_slices(grid, step)
+    iy, j = np.meshgrid(np.arange(m), np.arange(ns), indexing="ij")
+    cols = [j.ravel() * step, np.full(m * ns, ix * img_dim), iy.ravel() * img_dim]
+    return np.stack(cols, axis=1).astype(np.int32)
 
 
 def tile_positions(grid: int, img_dim: int, step: int) -> np.ndarray:
@@ -198,7 +335,8 @@ def slice_cube_tiles(
 
     Args:
         full: array or h5py dataset of shape (N, N, N, n_redshifts) (particle counts per voxel);
-            an h5py dataset is read one plane at a time, never whole.
+            an h5py dataset is read one band at a time, never whole (the result is whole:
+            :func:`slice_universes` streams shards instead).
         img_dim: tile side in voxels; N must be divisible by it.
         step: take every ``step``-th plane along ``axis`` (positions 0, step, 2*step, ...).
         axis: slicing axis, 0, 1 or 2.
@@ -216,11 +354,11 @@ def slice_cube_tiles(
         raise UserError(problem)
     grid = full.shape[0]
     ns = n_slices(grid, step)
-    n_tiles = (grid // img_dim) ** 2
-    out = np.empty((n_tiles, ns, img_dim, img_dim), dtype=full.dtype)
-    for j0, tiles in _iter_tile_blocks(full, img_dim, step, axis, redshift_index, block=ns):
-        out[:, j0 : j0 + tiles.shape[1]] = tiles
-    return out.reshape(n_tiles * ns, img_dim, img_dim)
+    m = grid // img_dim
+    out = np.empty((m, m, ns, img_dim, img_dim), dtype=full.dtype)
+    for ix, j0, tiles in iter_tile_blocks(full, img_dim, step, axis, redshift_index, block=ns):
+        out[ix, :, j0 : j0 + tiles.shape[1]] = tiles
+    return out.reshape(m * m * ns, img_dim, img_dim)
 
 
 # --------------------------------------------------------------------------------------------
@@ -323,11 +461,24 @@ def inspect_universe(
                 unitPar=_floats(f, "unitPar"),
                 namePar=names,
                 n_images=n_slices(grid, step) * (grid // img_dim) ** 2,
+                chunks=None if full.chunks is None else list(full.chunks),
+                filtered=bool(full.chunks) and full.id.get_create_plist().get_nfilters() > 0,
+                stored_fraction=stored_fraction(full),
             )
     except OSError as err:
         raise BadUniverse(
             f"not a readable HDF5 file, corrupt or truncated ({_short(err)})"
         ) from None
+
+
+def stored_fraction(full) -> float:
+    """Fraction of an h5py dataset held in the file: stored chunks / all chunks when chunked,
+    stored bytes / declared bytes when contiguous (HDF5 allocates it on first write)."""
+    if full.chunks:
+        total = int(np.prod([-(-n // c) for n, c in zip(full.shape, full.chunks, strict=True)]))
+        return full.id.get_num_chunks() / total if total else 1.0
+    nbytes = int(np.prod(full.shape)) * full.dtype.itemsize
+    return min(1.0, full.id.get_storage_size() / nbytes) if nbytes else 1.0
 
 
 def _short(err: BaseException) -> str:
@@ -417,13 +568,50 @@ def _differences(recorded: dict, options: dict) -> list[str]:
     return out
 
 
-def _existing_shards(output: Path, options: dict) -> dict[str, dict]:
-    """Shards already in ``output``: stem -> their attributes; refuses mismatched ones."""
+def shard_record(manifest: dict | None, split: str, stem: str) -> dict | None:
+    """The manifest's entry for the shard ``<split>/<stem>.h5``, None when it has none."""
+    entry = (manifest or {}).get("universes", {}).get(stem)
+    if isinstance(entry, dict) and entry.get("shard") == f"{split}/{stem}.h5":
+        return entry
+    return None
+
+
+def verify_shard(shard: Path, entry: dict, manifest_path: Path) -> str:
+    """Check a shard's size and SHA-256 against its manifest entry; return the digest.
+
+    Raises:
+        UserError: one line naming the shard when it differs from what was recorded.
+    """
+    size, digest = shard.stat().st_size, None
+    if size == entry.get("bytes", size):
+        digest = file_sha256(shard)
+        if digest == entry["sha256"]:
+            return digest
+    found = f"{size} bytes" if digest is None else f"sha256 {digest[:12]}..."
+    want = f"{entry.get('bytes')} bytes" if digest is None else f"{entry['sha256'][:12]}..."
+    raise UserError(
+        f"{shard}: damaged shard, {found} where {manifest_path} records {want}; "
+        "move it away and slice its universe again"
+    )
+
+
+def _existing_shards(output: Path, options: dict, previous: dict | None) -> dict[str, dict]:
+    """Shards already in ``output``: stem -> their attributes, ``sha256`` and ``bytes``.
+
+    A shard recorded in the manifest with a checksum is verified against it (a damaged one is a
+    one-line error); one without a record (the run writing it was killed before the manifest)
+    is hashed and adopted. Shards sliced with other options are refused.
+    """
     import h5py
 
     found: dict[str, dict] = {}
     for split in SPLITS:
         for shard in list_shards(output, split) if output.is_dir() else []:
+            entry = shard_record(previous, split, shard.stem)
+            if entry is not None and entry.get("sha256"):
+                digest = verify_shard(shard, entry, output / MANIFEST)
+            else:
+                digest = file_sha256(shard)
             try:
                 with h5py.File(shard, "r") as f:
                     attrs = {k: _plain(v) for k, v in f.attrs.items()}
@@ -439,7 +627,7 @@ def _existing_shards(output: Path, options: dict) -> dict[str, dict]:
                 )
             if shard.stem in found:
                 raise UserError(f"{shard}: universe '{shard.stem}' is in both train/ and val/")
-            attrs["split"] = split
+            attrs.update(split=split, sha256=digest, bytes=shard.stat().st_size)
             found[shard.stem] = attrs
     return found
 
@@ -466,9 +654,9 @@ def _chunk_len(img_dim: int, itemsize: int, n: int, compression: str) -> int:
     return max(1, min(n, _CHUNK_BYTES_COMPRESSED // (img_dim * img_dim * itemsize)))
 
 
-def _guarded_blocks(full, img_dim, step, axis, redshift_index, block):
-    """:func:`_iter_tile_blocks`, with read failures of the input turned into BadUniverse."""
-    blocks = _iter_tile_blocks(full, img_dim, step, axis, redshift_index, block)
+def _guarded_blocks(full, img_dim, step, axis, redshift_index, block, stored):
+    """:func:`iter_tile_blocks`, with read failures of the input turned into BadUniverse."""
+    blocks = iter_tile_blocks(full, img_dim, step, axis, redshift_index, block, stored)
     while True:
         try:
             item = next(blocks)
@@ -478,7 +666,7 @@ def _guarded_blocks(full, img_dim, step, axis, redshift_index, block):
             raise BadUniverse(
                 f"reading the voxels failed, file corrupt or truncated ({_short(err)})"
             ) from None
-        j0, tiles = item
+        _, j0, tiles = item
         # particle counts: a NaN, an infinity or a negative count means a damaged file
         if tiles.dtype.kind == "f" and not np.all(np.isfinite(tiles)):
             raise BadUniverse(f"'full' holds NaN or infinite counts (in planes from {j0 * step})")
@@ -487,20 +675,67 @@ def _guarded_blocks(full, img_dim, step, axis, redshift_index, block):
         yield item
 
 
+def shard_bytes(n_images: int, img_dim: int, itemsize: int) -> int:
+    """Upper bound of a shard's size on disk: uncompressed images, positions and 1 MiB of HDF5
+    metadata."""
+    return n_images * (img_dim * img_dim * itemsize + 3 * 4) + 2**20
+
+
+def free_bytes(folder: Path) -> int:
+    """Free bytes for an unprivileged writer on the disk of ``folder`` (or of its nearest
+    existing parent)."""
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, read in 8 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(8 * 2**20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _peak_rss_mib() -> float:
+    """Peak resident memory of this process so far, MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _write_shard(task: dict) -> dict:
     """Slice one universe into its shard; runs in a worker process.
 
-    Returns a record with status 'written', or 'failed' with the reason when the input cannot be
-    read; a failure leaves nothing behind because the shard goes to a temporary file first.
-    Errors writing the output are not the input's fault and propagate.
+    Returns a record with status 'written' (with the shard's SHA-256, size, all-zero images and
+    the worker's peak RSS), 'failed' with the reason when the input cannot be read, or
+    'no_space' when the disk cannot hold the shard; a failure leaves nothing behind because the
+    shard goes to a temporary file first. Errors writing the output are not the input's fault
+    and propagate.
     """
     import h5py
 
     info = UniverseInfo(**task["info"])
     t0 = time.perf_counter()
+    need = shard_bytes(info.n_images, task["img_dim"], np.dtype(info.dtype).itemsize)
+    free = free_bytes(Path(task["out_path"]).parent)
+    if need > free:
+        reason = (
+            f"the shard needs up to {_mib(need)} but {_mib(free)} is free in "
+            f"{Path(task['out_path']).parent}"
+        )
+        return {"stem": info.stem, "status": "no_space", "reason": reason}
+    cache = band_chunk_cache(
+        (info.grid,) * 3 + (info.n_redshifts,),
+        info.chunks,
+        np.dtype(info.dtype).itemsize,
+        task["img_dim"],
+        task["axis"],
+        info.filtered,
+    )
     try:
         try:
-            src = h5py.File(info.path, "r")
+            src = h5py.File(info.path, "r", rdcc_nbytes=cache, rdcc_nslots=100_003)
             full = src["full"]
         except (OSError, KeyError) as err:
             reason = f"not a readable HDF5 file, corrupt or truncated ({_short(err)})"
@@ -510,7 +745,7 @@ def _write_shard(task: dict) -> dict:
             problem = _shape_problem(full.shape, task["img_dim"], task["redshift_index"])
             if problem:
                 raise BadUniverse(problem)
-            _write_tiles(task, info, full)
+            record = _write_tiles(task, info, full)
     except BadUniverse as err:
         return {"stem": info.stem, "status": "failed", "reason": str(err)}
     return {
@@ -518,20 +753,32 @@ def _write_shard(task: dict) -> dict:
         "status": "written",
         "n_images": info.n_images,
         "seconds": time.perf_counter() - t0,
+        "peak_rss_mib": _peak_rss_mib(),
+        **record,
     }
 
 
-def _write_tiles(task: dict, info: UniverseInfo, full) -> None:
-    """Write the shard of one universe atomically from its open ``full`` dataset."""
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.0f} MiB" if n < 2**30 else f"{n / 2**30:,.1f} GiB"
+
+
+def _write_tiles(task: dict, info: UniverseInfo, full) -> dict:
+    """Write the shard of one universe atomically from its open ``full`` dataset, one block of
+    tiles at a time; return its sha256, bytes and count of all-zero images."""
     import h5py
 
     img_dim, step, axis, zi = task["img_dim"], task["step"], task["axis"], task["redshift_index"]
     n = info.n_images
     ns = n_slices(info.grid, step)
+    m = info.grid // img_dim
     chunk = _chunk_len(img_dim, full.dtype.itemsize, n, task["compression"])
     # Planes held in memory at a time: enough for about 512 KiB of images per tile, which is one
-    # whole chunk when compressed (no chunk is decompressed and recompressed on write).
-    block = _chunk_len(img_dim, full.dtype.itemsize, n, "gzip")
+    # whole chunk when compressed (no chunk is decompressed and recompressed on write), within
+    # _BLOCK_BYTES of tiles.
+    block = block_planes(
+        info.grid, img_dim, full.dtype.itemsize, ns,
+        _chunk_len(img_dim, full.dtype.itemsize, n, "gzip"),
+    )
     kwargs = {
         "none": {},
         "gzip": {"compression": "gzip", "compression_opts": 1, "shuffle": True},
@@ -555,21 +802,35 @@ def _write_tiles(task: dict, info: UniverseInfo, full) -> None:
             attrs[key] = np.asarray(getattr(info, key), dtype=np.float64)
     if info.namePar is not None:
         attrs["namePar"] = info.namePar
-    # The HDF5 file closes before atomic_path moves it into place.
-    with atomic_path(task["out_path"]) as tmp, h5py.File(tmp, "w") as dst:
-        data = dst.create_dataset(
-            "data",
-            (n, img_dim, img_dim),
-            dtype=full.dtype,
-            chunks=(chunk, img_dim, img_dim),
-            **kwargs,
-        )
-        for j0, tiles in _guarded_blocks(full, img_dim, step, axis, zi, block):
-            g = tiles.shape[1]
-            for t in range(tiles.shape[0]):
-                data[t * ns + j0 : t * ns + j0 + g] = tiles[t]
-        dst.create_dataset("position", data=tile_positions(info.grid, img_dim, step))
-        dst.attrs.update(attrs)
+    stored = stored_chunks(full)
+    zero_images = 0
+    with atomic_path(task["out_path"]) as tmp:
+        with h5py.File(tmp, "w") as dst:
+            data = dst.create_dataset(
+                "data",
+                (n, img_dim, img_dim),
+                dtype=full.dtype,
+                chunks=(chunk, img_dim, img_dim),
+                **kwargs,
+            )
+            position = dst.create_dataset("position", (n, 3), dtype=np.int32)
+            for ix, j0, tiles in _guarded_blocks(full, img_dim, step, axis, zi, block, stored):
+                g = tiles.shape[1]
+                if g == ns:  # the whole tile row is contiguous in the shard: one write
+                    data[ix * m * ns : (ix + 1) * m * ns] = tiles.reshape(m * g, img_dim, img_dim)
+                for iy in range(m if g < ns else 0):
+                    k0 = (ix * m + iy) * ns + j0
+                    data[k0 : k0 + g] = tiles[iy]
+                if j0 == 0:
+                    position[ix * m * ns : (ix + 1) * m * ns] = row_positions(
+                        ix, info.grid, img_dim, step
+                    )
+                zero_images += int(np.count_nonzero(~tiles.reshape(m * g, -1).any(axis=1)))
+            dst.attrs.update(attrs)
+        # hashed after HDF5 closed the file and before it moves into place
+        digest = file_sha256(tmp)
+        size = tmp.stat().st_size
+    return {"sha256": digest, "bytes": size, "zero_images": zero_images}
 
 
 # --------------------------------------------------------------------------------------------
@@ -581,11 +842,18 @@ def _default_workers() -> int:
 
 
 def _warn(path, reason: str, progress) -> None:
-    line = f"warning: {path}: {reason}; skipped (--strict makes this an error)"
+    _say(f"warning: {path}: {reason}; skipped (--strict makes this an error)", progress)
+
+
+def _say(line: str, progress) -> None:
     if progress is not None:
         progress.write(line, file=sys.stderr)
     else:
         print(line, file=sys.stderr)
+
+
+def _percent(x: float) -> str:
+    return f"{100 * x:.3g}%"
 
 
 def slice_universes(
@@ -651,7 +919,7 @@ def slice_universes(
                 f"{manifest_path}: folder was sliced with {', '.join(diff)}; "
                 "use another --output folder"
             )
-    existing = _existing_shards(output, options)
+    existing = _existing_shards(output, options, previous)
 
     # Header checks in the parent: cheap, and under --strict they stop the run before any work.
     infos: dict[str, UniverseInfo] = {}
@@ -682,24 +950,81 @@ def slice_universes(
         }
         for stem, info in infos.items()
     ]
+    for info in infos.values():
+        if info.stored_fraction < EMPTY_WARN_FRACTION:
+            what = "chunks" if info.chunks else "bytes"
+            _say(
+                f"warning: {info.path}: 'full' declares {(info.grid,) * 3 + (info.n_redshifts,)} "
+                f"but only {_percent(info.stored_fraction)} of its {what} are stored (the rest "
+                "reads as the fill value); the cube is mostly empty",
+                None,
+            )
+    # Free space for every shard this run writes, before writing anything.
+    need = sum(
+        shard_bytes(i.n_images, img_dim, np.dtype(i.dtype).itemsize) for i in infos.values()
+    )
+    free = free_bytes(output)
+    if need > free:
+        raise UserError(
+            f"{output}: {len(infos)} shards need up to {_mib(need)} but {_mib(free)} is free "
+            "on its disk; free some space or use another --output"
+        )
     for split in SPLITS:
         (output / split).mkdir(parents=True, exist_ok=True)
 
     results: list[dict] = []
     failure: UserError | None = None
+    last_write = [time.monotonic()]
+
+    def save(force: bool = False) -> dict | None:
+        """Rewrite the manifest with the shards finished so far (at most every few seconds)."""
+        if not force and time.monotonic() - last_write[0] < _MANIFEST_EVERY_S:
+            return None
+        done = {r["stem"]: r for r in results if r["status"] == "written"}
+        failed = {
+            infos[r["stem"]].path: r["reason"] for r in results if r["status"] == "failed"
+        }
+        manifest = _build_manifest(
+            previous, options, compression, existing, infos, done, splits,
+            {**skipped, **failed}, files,
+        )
+        _write_manifest(manifest_path, manifest)
+        last_write[0] = time.monotonic()
+        return manifest
+
+    def handle(res: dict, path: str, bar) -> bool:
+        """Record one worker result, warn as needed; True when the run must stop."""
+        nonlocal failure
+        results.append(res)
+        bar.update()
+        if res["status"] == "no_space":
+            failure = UserError(f"{path}: {res['reason']}")
+            return True
+        if res["status"] == "failed":
+            if strict:
+                failure = UserError(f"{path}: {res['reason']}")
+                return True
+            _warn(path, res["reason"], bar)
+        elif (
+            res["zero_images"] > EMPTY_WARN_FRACTION * res["n_images"]
+            and infos[res["stem"]].stored_fraction >= EMPTY_WARN_FRACTION
+        ):
+            _say(
+                f"warning: {path}: {res['zero_images']} of its {res['n_images']} images "
+                f"({_percent(res['zero_images'] / res['n_images'])}) are all zero; the cube "
+                "is mostly empty",
+                bar,
+            )
+        save()
+        return False
+
     # shown also when stderr is not a terminal (a batch job's log), like the other commands
     bar = tqdm(total=len(tasks), unit="universe", desc="slicing", disable=not progress)
     try:
         if workers == 1 or len(tasks) <= 1:
             for task in tasks:
-                res = _write_shard(task)
-                bar.update()
-                results.append(res)
-                if res["status"] == "failed":
-                    if strict:
-                        failure = UserError(f"{task['info']['path']}: {res['reason']}")
-                        break
-                    _warn(task["info"]["path"], res["reason"], bar)
+                if handle(_write_shard(task), task["info"]["path"], bar):
+                    break
         else:
             # spawn, not fork: the caller may hold threads (TensorFlow) that fork would corrupt.
             ctx = multiprocessing.get_context("spawn")
@@ -708,15 +1033,7 @@ def slice_universes(
                 seen = set()
                 for fut in cf.as_completed(futures):
                     seen.add(fut)
-                    res = fut.result()
-                    bar.update()
-                    results.append(res)
-                    if res["status"] == "failed":
-                        path = futures[fut]["info"]["path"]
-                        if not strict:
-                            _warn(path, res["reason"], bar)
-                            continue
-                        failure = UserError(f"{path}: {res['reason']}")
+                    if handle(fut.result(), futures[fut]["info"]["path"], bar):
                         # Stop queued files; record those that finished meanwhile.
                         pool.shutdown(wait=True, cancel_futures=True)
                         results.extend(
@@ -732,11 +1049,7 @@ def slice_universes(
         if res["status"] == "failed":
             skipped[infos[res["stem"]].path] = res["reason"]
     written = {r["stem"]: r for r in results if r["status"] == "written"}
-
-    manifest = _build_manifest(
-        previous, options, compression, existing, infos, written, splits, skipped, files
-    )
-    _write_manifest(manifest_path, manifest)
+    manifest = save(force=True)
     if failure is not None:
         raise failure
     if not manifest["universes"]:
@@ -755,6 +1068,7 @@ def slice_universes(
         "images_written": n_written,
         "seconds": seconds,
         "images_per_s": n_written / seconds if seconds > 0 else float("nan"),
+        "peak_rss_mib": max((r["peak_rss_mib"] for r in written.values()), default=None),
     }
 
 
@@ -777,7 +1091,9 @@ def _build_manifest(
                 "redshift": attrs.get("redshift"),
                 "physPar": attrs.get("physPar"),
                 "unitPar": attrs.get("unitPar"),
+                "zero_images": None,
             }
+        entry = {**entry, "sha256": attrs["sha256"], "bytes": attrs["bytes"]}
         universes[stem] = entry
     for stem in written:
         info = infos[stem]
@@ -790,6 +1106,9 @@ def _build_manifest(
             "redshift": info.redshift,
             "physPar": info.physPar,
             "unitPar": info.unitPar,
+            "zero_images": written[stem]["zero_images"],
+            "sha256": written[stem]["sha256"],
+            "bytes": written[stem]["bytes"],
         }
     for entry in universes.values():
         if isinstance(entry.get("redshift"), float) and np.isnan(entry["redshift"]):
@@ -923,6 +1242,11 @@ def main(argv: list[str] | None = None) -> None:
         f"val {u['val']} universes / {i['val']} images; "
         f"{summary['images_written']} images in {summary['seconds']:.1f} s "
         f"({summary['images_per_s']:.0f} images/s)"
+        + (
+            ""
+            if summary["peak_rss_mib"] is None
+            else f"; peak RSS {summary['peak_rss_mib']:.0f} MiB per worker"
+        )
     )
 
 
