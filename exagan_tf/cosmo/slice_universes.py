@@ -256,8 +256,9 @@ def band_chunk_cache(
     if not chunks or not filtered:
         return 2**20
     rows_axis, cols_axis = (a for a in (0, 1, 2) if a != axis)
-    c_rows = chunks[rows_axis]
-    rows = -(-img_dim // c_rows) + (1 if img_dim % c_rows else 0)
+    c = chunks[rows_axis]
+    rows = max(((ix + 1) * img_dim - 1) // c - ix * img_dim // c + 1
+               for ix in range(shape[rows_axis] // img_dim))
     n_chunks = rows * -(-shape[cols_axis] // chunks[cols_axis]) * -(-shape[3] // chunks[3])
     need = n_chunks * int(np.prod(chunks)) * itemsize
     return int(min(_CHUNK_CACHE_MAX, max(2**20, need)))
@@ -691,11 +692,13 @@ def free_bytes(folder: Path) -> int:
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes, read in 8 MiB blocks."""
+    """SHA-256 of a file's bytes, read into one 1 MiB buffer (no allocation per block)."""
     digest = hashlib.sha256()
+    buffer = bytearray(2**20)
+    view = memoryview(buffer)
     with open(path, "rb") as fh:
-        while block := fh.read(8 * 2**20):
-            digest.update(block)
+        while n := fh.readinto(buffer):
+            digest.update(view[:n])
     return digest.hexdigest()
 
 
