@@ -703,8 +703,14 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def _peak_rss_mib() -> float:
-    """Peak resident memory of this process so far, MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory of this process so far, MiB: VmHWM on Linux (``ru_maxrss`` keeps the
+    peak of the process image before ``exec``, e.g. of the parent that spawned a worker)."""
+    try:
+        with open("/proc/self/status") as fh:
+            line = next(x for x in fh if x.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1024
+    except (OSError, StopIteration, ValueError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _write_shard(task: dict) -> dict:
