@@ -17,6 +17,7 @@ import pytest
 
 from exagan_tf.cosmo import data
 from exagan_tf.cosmo import slice_universes as su
+from exagan_tf.cosmo.slice_universes import shards, tiling
 from exagan_tf.errors import UserError
 from tests.cosmo.test_slice_universes import cube, make_inputs, write_universe
 
@@ -58,7 +59,7 @@ def test_writer_reads_one_band_at_a_time_and_writes_the_same_tiles(
     full = cube(5, (N, N, N, 4))
     write_universe(tmp_path / "in" / "u.h5", full)
     if block_bytes is not None:
-        monkeypatch.setattr(su, "_BLOCK_BYTES", block_bytes)
+        monkeypatch.setattr(tiling, "_BLOCK_BYTES", block_bytes)
         assert su.block_planes(N, D, 2, N // STEP, 10**6) == 3
     log = ReadLog(monkeypatch)
     su.slice_universes(
@@ -75,13 +76,13 @@ def test_writer_reads_one_band_at_a_time_and_writes_the_same_tiles(
 
 
 def test_blocks_of_tiles_stay_within_the_budget(monkeypatch):
-    monkeypatch.setattr(su, "_BLOCK_BYTES", 4 * D * N * 2)
+    monkeypatch.setattr(tiling, "_BLOCK_BYTES", 4 * D * N * 2)
     full = cube(6, (N, N, N, 4))
     block = su.block_planes(N, D, 2, N // STEP, 10**6)
     assert block == 4
     seen = np.zeros((N // D, N // D, N // STEP), dtype=int)
     for ix, j0, tiles in su.iter_tile_blocks(full, D, STEP, 0, 1, block):
-        assert tiles.nbytes <= su._BLOCK_BYTES
+        assert tiles.nbytes <= tiling._BLOCK_BYTES
         seen[ix, :, j0 : j0 + tiles.shape[1]] += 1
         want = full[j0 * STEP : (j0 + tiles.shape[1]) * STEP : STEP, ix * D : (ix + 1) * D, :, 1]
         np.testing.assert_array_equal(
@@ -219,7 +220,7 @@ def test_no_space_in_a_worker_stops_the_run_with_one_line(tmp_path, monkeypatch)
         calls.append(folder)
         return 10**12 if len(calls) < 3 else 1000
 
-    monkeypatch.setattr(su, "free_bytes", free)
+    monkeypatch.setattr(shards, "free_bytes", free)
     with pytest.raises(UserError, match=r"univ_1\.hdf5: the shard needs up to 1 MiB but 0 MiB"):
         su.slice_universes(tmp_path / "in", tmp_path / "out", img_dim=D, step=STEP, workers=1,
                            progress=False, val_fraction=0.0)
@@ -238,6 +239,7 @@ RSS_CHILD = """
 import sys
 import h5py, numpy, tqdm
 from exagan_tf.cosmo import slice_universes as su
+from exagan_tf.cosmo.slice_universes import shards, tiling
 
 def rss(key):
     with open("/proc/self/status") as fh:

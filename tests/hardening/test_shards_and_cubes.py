@@ -25,6 +25,7 @@ import yaml
 from exagan_tf import train
 from exagan_tf.cosmo import data
 from exagan_tf.cosmo import slice_universes as su
+from exagan_tf.cosmo.slice_universes import shards
 from exagan_tf.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -131,6 +132,7 @@ RSS_CHILD = """
 import sys
 import h5py, numpy, tqdm
 from exagan_tf.cosmo import slice_universes as su
+from exagan_tf.cosmo.slice_universes import shards
 
 def rss(key):
     with open("/proc/self/status") as fh:
@@ -178,7 +180,7 @@ def test_huge_declared_cube_is_sliced_in_bounded_memory_with_a_warning(tmp_path)
 
 def test_free_disk_space_is_checked_before_writing(tmp_path, monkeypatch, capsys):
     huge_cube(tmp_path / "in" / "huge.h5")
-    monkeypatch.setattr(su, "free_bytes", lambda folder: 5 * 2**30)
+    monkeypatch.setattr(shards, "free_bytes", lambda folder: 5 * 2**30)
     out = tmp_path / "out"
     with pytest.raises(SystemExit) as exc:
         su.main(["--input", str(tmp_path / "in"), "--output", str(out), "--workers", "1",
