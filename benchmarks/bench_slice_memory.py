@@ -92,6 +92,7 @@ def slice_case(inp: Path, out: Path, code: Path, *flags: str) -> dict:
     res = subprocess.run(
         [sys.executable, "-c", RSS_CHILD, *args],
         env={**os.environ, "PYTHONPATH": str(code)},
+        cwd=inp,  # not the repository: ``-c`` puts the working folder first on sys.path
         capture_output=True,
         text=True,
         check=False,
@@ -154,7 +155,7 @@ def main() -> None:
             n_bytes = sum(s.stat().st_size for s in shards)
             out = subprocess.run(
                 [sys.executable, "-c", check], env={**os.environ, "PYTHONPATH": str(args.code)},
-                capture_output=True, text=True, check=True,
+                cwd=data, capture_output=True, text=True, check=True,
             ).stdout.split()
             results["verify shards at training start"] = {
                 "shards": int(out[-2]),
