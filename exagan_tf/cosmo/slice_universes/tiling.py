@@ -116,7 +116,9 @@ def band_chunk_cache(
     Measured on a 4096^3 x 4 cube in 64^3 x 4 chunks: unfiltered chunks larger than the cache are
     read straight into the band (0.5 s for four planes at img_dim 16), while a 64 MiB cache
     holds fill-value copies of unstored chunks (+69 MiB RSS, 35 s). Filtered chunks must be
-    decompressed whole, so there a cache that keeps them for the next planes saves work.
+    decompressed whole, so there a cache that keeps them for the next planes saves work: a
+    256^3 x 4 gzip cube in 32^3 x 4 chunks, img_dim 64, step 4, slices in 1.1-1.4 s with the
+    4 MiB band cache and 8.4-9.3 s with HDF5's default 1 MiB.
     """
     if not chunks or not filtered:
         return 2**20
