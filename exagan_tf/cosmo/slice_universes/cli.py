@@ -25,7 +25,10 @@ def _parser() -> argparse.ArgumentParser:
             "skipped with a one-line warning and recorded under 'skipped' in manifest.json; "
             "--strict makes them a one-line error (exit 2). Existing shards are kept and "
             "skipped, so an interrupted run resumes; an OUTPUT sliced with other options is "
-            "refused."
+            "refused. Each shard's SHA-256 is recorded in manifest.json and checked before a "
+            "shard counts as done (a damaged shard is a one-line error); mostly empty cubes "
+            "draw a warning; too little free disk space for the shards is a one-line error "
+            "before anything is written."
         ),
     )
     parser.add_argument(
