@@ -87,7 +87,8 @@ def _differences(recorded: dict, options: dict) -> list[str]:
 
 def shard_record(manifest: dict | None, split: str, stem: str) -> dict | None:
     """The manifest's entry for the shard ``<split>/<stem>.h5``, None when it has none."""
-    entry = (manifest or {}).get("universes", {}).get(stem)
+    universes = (manifest or {}).get("universes")
+    entry = universes.get(stem) if isinstance(universes, dict) else None
     if isinstance(entry, dict) and entry.get("shard") == f"{split}/{stem}.h5":
         return entry
     return None
@@ -105,7 +106,7 @@ def verify_shard(shard: Path, entry: dict, manifest_path: Path) -> str:
         if digest == entry["sha256"]:
             return digest
     found = f"{size} bytes" if digest is None else f"sha256 {digest[:12]}..."
-    want = f"{entry.get('bytes')} bytes" if digest is None else f"{entry['sha256'][:12]}..."
+    want = f"{entry.get('bytes')} bytes" if digest is None else f"{str(entry['sha256'])[:12]}..."
     raise UserError(
         f"{shard}: damaged shard, {found} where {manifest_path} records {want}; "
         "move it away and slice its universe again"
