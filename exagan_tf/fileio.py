@@ -2,7 +2,9 @@
 
 Everything the suite writes (data, shards, configs, metrics, checkpoints) goes to a temporary
 file in the destination folder and is moved into place with :func:`os.replace`, so a killed
-process never leaves a half-written file under the final name.
+process never leaves a half-written file under the final name. A process killed before the move
+leaves the temporary file, ``.<name>.<random>.tmp`` beside the destination;
+:func:`remove_temporaries` deletes those when the same run (or folder) starts again.
 """
 
 from __future__ import annotations
@@ -10,11 +12,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from exagan_tf.errors import UserError
+
+#: the names :func:`atomic_path` gives its temporary files (mkstemp: 8 random characters)
+TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
 
 
 @contextlib.contextmanager
@@ -43,6 +49,19 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def remove_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of :func:`atomic_path` under ``folder`` (recursively) and
+    return their paths. Only for a folder no other process is writing (a locked run)."""
+    gone = []
+    for root, _, files in os.walk(folder):
+        for name in files:
+            if TEMPORARY.match(name):
+                path = Path(root) / name
+                path.unlink()
+                gone.append(path)
+    return sorted(gone)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str, overwrite: bool = False) -> None:

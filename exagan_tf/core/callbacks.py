@@ -54,6 +54,19 @@ def save_model_atomic(model: keras.Model, path: Path) -> None:
     """``model.save`` (``.keras`` format) atomically."""
     _keras_save_atomic(model.save, path, ".keras")
 
+def stale_exports(paths, manager: tf.train.CheckpointManager) -> list[Path]:
+    """The final exports among ``paths`` that are missing or older than the latest checkpoint.
+
+    A run killed (or sent SIGTERM) after its last checkpoint but before its final models were
+    written holds its final state in that checkpoint: its rerun, which finds nothing left to
+    train, writes these from the restored state instead of reporting "nothing to do". An export
+    older than the checkpoint is one of an earlier, shorter invocation of the same run."""
+    latest = manager.latest_checkpoint
+    newest = os.path.getmtime(latest + ".index") if latest else 0.0
+    return [Path(p) for p in paths
+            if not Path(p).exists() or os.path.getmtime(p) < newest]
+
+
 def load_model_safe(path: Path) -> keras.Model:
     """``keras.saving.load_model(path, safe_mode=True)``; a file carrying code (a Lambda layer,
     a reference to an arbitrary function) or a damaged file is a one-line UserError."""
