@@ -135,7 +135,9 @@ def open_run_dir(
     cfg_file = path / "config.yaml"
     from exagan_tf import runlock
 
-    if not cfg_file.exists() and path.exists() and any(path.iterdir()):
+    # a start that failed before writing config.yaml leaves only the (released) lock file
+    if not cfg_file.exists() and path.exists() and any(
+            p.name != runlock.LOCK_NAME for p in path.iterdir()):
         raise UserError(f"{path} exists but has no config.yaml; not a {kind} of this suite")
     if cfg_file.exists():
         _check_stored(cfg_file, path, record, mismatch, comparable)  # before touching the run
@@ -191,7 +193,10 @@ def _remove_leftovers(path: Path) -> list[str]:
         elif item.is_file() and _TF_TEMP.match(item.name):
             item.unlink()
             gone.append(item)
-    gone += [p for p in (path / "models").glob(".tmp-*") if p.is_file() and not p.unlink()]
+    for item in sorted((path / "models").glob(".tmp-*")):  # core.callbacks' Keras saves
+        if item.is_file():
+            item.unlink()
+            gone.append(item)
     if not gone:
         return []
     names = ", ".join(str(p.relative_to(path)) for p in gone[:5])

@@ -232,3 +232,24 @@ def test_leftovers_of_a_killed_process_are_removed_on_the_next_start(tmp_path):
         assert "removed 6 temporaries" in (run / "train.log").read_text()
     finally:
         runlock.release(run)
+
+
+def test_a_start_that_failed_before_its_config_can_start_again(tmp_path, monkeypatch):
+    from exagan_tf import fileio
+
+    run = tmp_path / "run0"
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runs, "write_text_atomic", full)
+    with pytest.raises(OSError):
+        _open(run)
+    monkeypatch.undo()
+    assert sorted(p.name for p in run.iterdir()) == ["run.lock"]
+    assert json.loads((run / "run.lock").read_text())["released"]
+    try:
+        assert _open(run).resumed is False and (run / "config.yaml").exists()
+    finally:
+        runlock.release(run)
+    assert fileio.TEMPORARY.match(".config.yaml.ab_9XYZc.tmp")
