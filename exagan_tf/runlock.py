@@ -9,8 +9,9 @@ the run directory lives:
   The kernel drops it when the process ends, however it ends (SIGKILL too), so on one host a
   lock left by a dead process never blocks a rerun, with no PID reuse to worry about. NFS
   (v3 through lockd, v4 natively) and Lustre mounted with ``-o flock`` carry it across hosts;
-  a file system that does not support it (``ENOLCK``/``EOPNOTSUPP``) falls back to the record
-  check below, with ``os.kill(pid, 0)`` and the recorded process start time on the same host.
+  on the same host the recorded PID is checked too (``os.kill(pid, 0)`` and the process start
+  time from ``/proc``, so a reused PID does not count), which is what decides on a file system
+  without the kernel lock (``ENOLCK``/``EOPNOTSUPP``).
 * **A lease in the record.** ``run.lock`` holds one JSON record (host, PID, the process start
   time, since, heartbeat) that a daemon thread of the holder rewrites every
   :data:`HEARTBEAT_S` seconds. A kernel lock that only covers one node (Lustre
@@ -66,9 +67,11 @@ def _start_time(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
-def _alive(pid: int, start: str | None) -> bool:
+def _alive(pid: object, start: str | None) -> bool:
     """Whether process ``pid`` of this host runs (and is the one recorded, if its start time
     was recorded: a PID reused by another program does not count)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False  # a damaged record: 0 or -1 would name a whole process group
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -171,7 +174,6 @@ def acquire(run_path: Path) -> tuple[RunLock, list[str]]:
     host, pid = socket.gethostname(), os.getpid()
     for _ in range(5):
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        kernel = True
         try:
             import fcntl
 
@@ -180,12 +182,11 @@ def acquire(run_path: Path) -> tuple[RunLock, list[str]]:
             os.close(fd)
             raise _refuse(path, read_record(path)) from None
         except OSError as err:
-            if err.errno not in _UNSUPPORTED:
+            if err.errno not in _UNSUPPORTED:  # else: no kernel lock here, the record decides
                 os.close(fd)
                 raise
-            kernel = False
         except ImportError:  # no fcntl (Windows): the record alone
-            kernel = False
+            pass
         if os.fstat(fd).st_ino == os.stat(path).st_ino:
             break
         os.close(fd)  # the file was replaced between open and flock: lock the new one
@@ -195,8 +196,11 @@ def acquire(run_path: Path) -> tuple[RunLock, list[str]]:
     held = read_record(path)
     if held and not held.get("released") and (held.get("host"), held.get("pid")) != (host, pid):
         same_host = held.get("host") == host
-        age = _now() - float(held.get("heartbeat", 0) or 0)
-        if same_host and not kernel and _alive(int(held.get("pid", 0)), held.get("start")):
+        beat = held.get("heartbeat")
+        age = _now() - (beat if isinstance(beat, (int, float)) else 0.0)
+        # on this host the kernel lock already says the holder ended; the PID check covers
+        # file systems without it (and costs nothing)
+        if same_host and _alive(held.get("pid"), held.get("start")):
             os.close(fd)
             raise _refuse(path, held)
         if not same_host and age < LEASE_S:
