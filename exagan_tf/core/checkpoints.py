@@ -69,7 +69,11 @@ def _state_names(folder: Path) -> list[str] | None:
     """The checkpoint names of the state file (latest last), or None when it is unreadable."""
     import tensorflow as tf
 
-    try:
+    try:  # empty or binary: damaged (TensorFlow would log a parse error for it first)
+        raw = (folder / STATE_FILE).read_bytes()
+        if not raw.strip() or b"\0" in raw:
+            return None
+        raw.decode("utf-8")
         state = tf.train.get_checkpoint_state(str(folder))
     except Exception:  # noqa: BLE001 - a damaged state file raises ParseError or ValueError
         return None
