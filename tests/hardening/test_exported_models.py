@@ -105,7 +105,8 @@ def exported(tmp_path_factory) -> Path:
     return folder / "cases.json"
 
 
-@pytest.mark.parametrize("order", list(ORDERS))
+@pytest.mark.parametrize("order", [
+    pytest.param(o, marks=pytest.mark.slow) if o == "keras then exagan_tf" else o for o in ORDERS])
 def test_exports_load_in_a_fresh_interpreter(exported, order):
     imports, load, only_builtin = ORDERS[order]
     script = LOADER.format(imports=imports, load=load, only_builtin=only_builtin)
