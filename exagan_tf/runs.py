@@ -15,11 +15,10 @@ Opening a run (:func:`open_run_dir`, which every trainer uses) also:
 * locks it for this process (:mod:`exagan_tf.runlock`): a second process is refused with one
   line naming the holder, a lock left by a process that ended is taken over;
 * removes, under that lock, the temporaries of a killed process: TensorFlow's
-  ``checkpoints/<name>_temp/`` folders and ``checkpoint.tmp<hex>`` state files, the
-  ``.tmp-*`` model files of :mod:`exagan_tf.core.callbacks` and the ``.<name>.*.tmp`` files of
-  :mod:`exagan_tf.fileio`;
+  ``checkpoints/<name>_temp/`` folders and ``checkpoint.tmp<hex>`` state files, and the
+  temporary files of :mod:`exagan_tf.fileio` (``.<name>.*.tmp``, ``.tmp-*.keras``);
 * verifies the checkpoint the run will resume from and falls back to the newest readable one
-  (:mod:`exagan_tf.core.checkpoints`).
+  (:mod:`exagan_tf.checkpoints`).
 
 What it did is kept in :attr:`RunDir.notes`, which :func:`setup_logging` logs as warnings.
 
@@ -154,7 +153,7 @@ def open_run_dir(
             (path / sub).mkdir(exist_ok=True)
         notes += _remove_leftovers(path)
         if any((path / "checkpoints").iterdir()):
-            from exagan_tf.core.checkpoints import verify_checkpoints
+            from exagan_tf.checkpoints import verify_checkpoints
 
             notes += verify_checkpoints(path / "checkpoints")
     except BaseException:
@@ -191,10 +190,6 @@ def _remove_leftovers(path: Path) -> list[str]:
             shutil.rmtree(item)
             gone.append(item)
         elif item.is_file() and _TF_TEMP.match(item.name):
-            item.unlink()
-            gone.append(item)
-    for item in sorted((path / "models").glob(".tmp-*")):  # core.callbacks' Keras saves
-        if item.is_file():
             item.unlink()
             gone.append(item)
     if not gone:

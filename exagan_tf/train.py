@@ -249,10 +249,10 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
 
 def _export(sampler, finals) -> None:
     """The final generator as weights and as a ``.keras`` model (``finals``: their paths)."""
-    from exagan_tf.core import callbacks as cb
+    from exagan_tf import fileio
 
-    cb.save_weights_atomic(sampler, finals[0])
-    cb.save_model_atomic(sampler, finals[1])
+    fileio.save_weights_atomic(sampler, finals[0])
+    fileio.save_model_atomic(sampler, finals[1])
 
 
 def _variables_checkpoint(variables):

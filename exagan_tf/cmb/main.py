@@ -398,6 +398,7 @@ def train(args: argparse.Namespace, argv: list[str]) -> int:
 
     from exagan_tf.cmb import evaluate
     from exagan_tf.core import callbacks as cb
+    from exagan_tf.fileio import save_model_atomic
 
     with strategy.scope():
         gen, disc, gan = build_models(args, npix, scales=data.scales)
@@ -479,12 +480,12 @@ def train(args: argparse.Namespace, argv: list[str]) -> int:
         done = int(gan.step.numpy()) - step0
         rate = done * args.batch_size / max(time.perf_counter() - t0, 1e-9)
         log.info(f"trained {done} steps, {rate:.1f} maps/s")
-        cb.save_model_atomic(gen, run.models / "generator_final.keras")
+        save_model_atomic(gen, run.models / "generator_final.keras")
     else:
         log.info(f"{run.path}: already trained for {args.epochs} epochs; evaluating")
         final = run.models / "generator_final.keras"
         if cb.stale_exports([final], manager):  # stopped after its last checkpoint
-            cb.save_model_atomic(gen, final)
+            save_model_atomic(gen, final)
             log.info(f"wrote the final export it lacked ({final.name})")
     pred = gan.predict_in_batches(data.x_val, 64)
     metrics = evaluate.write_evaluation(run.path, data, pred, args, writer, int(gan.step.numpy()))

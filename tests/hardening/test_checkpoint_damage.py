@@ -135,8 +135,7 @@ class Killed(BaseException):
 
 def test_a_run_killed_before_its_exports_writes_them_then_survives_a_damaged_checkpoint(
         tiny_experiment, capsys, monkeypatch):
-    from exagan_tf import train
-    from exagan_tf.core import callbacks as cb
+    from exagan_tf import fileio, train
 
     cfg, expts = tiny_experiment
     argv = ["test", "0", "--config-file", str(cfg), "--expts", str(expts), "--max-steps"]
@@ -145,7 +144,7 @@ def test_a_run_killed_before_its_exports_writes_them_then_survives_a_damaged_che
     def killed(*args):
         raise Killed
 
-    monkeypatch.setattr(cb, "save_model_atomic", killed)
+    monkeypatch.setattr(fileio, "save_model_atomic", killed)
     with pytest.raises(Killed):
         train.main([*argv, "8"])
     monkeypatch.undo()
@@ -155,7 +154,7 @@ def test_a_run_killed_before_its_exports_writes_them_then_survives_a_damaged_che
     assert train.main([*argv, "8"]) == 0
     out = capsys.readouterr().out
     assert "nothing to do" not in out and "wrote the final exports it lacked" in out, out
-    assert cb.load_model_safe(run / "models" / "generator_final.keras").count_params() > 0
+    assert fileio.load_model_safe(run / "models" / "generator_final.keras").count_params() > 0
     assert train.main([*argv, "8"]) == 0  # complete now
     assert "nothing to do" in capsys.readouterr().out
 
@@ -179,7 +178,7 @@ def test_gr_killed_before_its_model_export_writes_it_instead_of_training_more(
     between its last checkpoint and ``model_epoch<E>.keras`` first finishes that invocation."""
     import yaml
 
-    from exagan_tf.core import callbacks as cb
+    from exagan_tf import fileio
     from exagan_tf.gr import run_controller
 
     data = M.make_gr_file(tmp_path / "gr.h5", seeds=range(6), n=16)
@@ -192,7 +191,7 @@ def test_gr_killed_before_its_model_export_writes_it_instead_of_training_more(
     def killed(*args):
         raise Killed
 
-    monkeypatch.setattr(cb, "save_model_atomic", killed)
+    monkeypatch.setattr(fileio, "save_model_atomic", killed)
     with pytest.raises(Killed):
         run_controller.main([str(path), "--no-evaluate"])
     monkeypatch.undo()
@@ -211,7 +210,7 @@ def test_muon_gan_killed_before_its_exports_writes_them_with_the_final_fom(
         tmp_path, monkeypatch, capsys):
     import json
 
-    from exagan_tf.core import callbacks as cb
+    from exagan_tf import fileio
     from exagan_tf.muons import preprocess, simulate, train
 
     simulate.write_production(tmp_path / "prod", 1, 1500, seed=7, progress=False)
@@ -222,7 +221,7 @@ def test_muon_gan_killed_before_its_exports_writes_them_with_the_final_fom(
     def killed(*args):
         raise Killed
 
-    monkeypatch.setattr(cb, "save_model_atomic", killed)
+    monkeypatch.setattr(fileio, "save_model_atomic", killed)
     with pytest.raises(Killed):
         train.main(argv)
     monkeypatch.undo()

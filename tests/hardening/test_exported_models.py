@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import pytest
 
-from exagan_tf.core.callbacks import save_model_atomic
+from exagan_tf.fileio import save_model_atomic
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ print(json.dumps(worst))
 ORDERS = {
     "exagan_tf then keras": ("import exagan_tf\nimport keras", "keras.saving.load_model", False),
     "keras then exagan_tf": ("import keras\nimport exagan_tf", "keras.saving.load_model", False),
-    "load_model_safe": ("from exagan_tf.core.callbacks import load_model_safe",
+    "load_model_safe": ("from exagan_tf.fileio import load_model_safe",
                         "load_model_safe", False),
     "keras alone (built-in layers)": ("import keras", "keras.saving.load_model", True),
 }
