@@ -14,14 +14,15 @@ muons, histogram the two ``predict_proba[:, 1]`` outputs in 100 bins on [0, 1] a
 disjoint random halves, the BDT's training real muons are drawn by weight from one, its test
 real muons from the other. Drawing both from all held-out rows (as this suite did before) puts
 copies of the same heavy muons in both halves (weights span three decades; the effective size
-of 16k held-out rows is 4-13k, so 10k + 10k draws repeat them): the BDT learns those exact
-points as "real" and any generator that does not reproduce them scores above 0.5. Measured on
-the ``make muons-demo`` data (histogram BDT, 10k + 10k, 5 draws): copies of the training muons
-scored AUC 0.544 (μ⁺ prompt) and 0.608 (μ⁺ displaced) against that sample, 0.500 and 0.495 (sd
-0.004, 0.007) against the disjoint halves. A BDT trained with ``sample_weight`` on the held-out
-rows themselves (no resampling) was measured too: the same floor within its noise (0.495 ± 0.004,
-0.495 ± 0.009) and the same separation of a blurred copy (muons + N(0, 0.03), 0.605 ± 0.004 and
-0.630 ± 0.006 against 0.604 ± 0.005 and 0.624 ± 0.010), so resampling is kept: it leaves the
+of the demo's 11-17k held-out rows is 3-13k, so 10k + 10k draws repeat them): the BDT learns
+those exact points as "real" and any generator that does not reproduce them scores above 0.5.
+Measured on the ``make muons-demo`` data (``python -m exagan_tf.muons.report --yardstick``:
+histogram BDT, 10k + 10k, 3 draws): copies of the training muons scored AUC 0.544-0.623 against
+that sample, 0.493-0.504 (sd 0.002-0.007) against the disjoint halves. A BDT trained with
+``sample_weight`` on the held-out rows themselves (no resampling) gave the same floor
+(0.492-0.502, sd up to 0.011 in 6-D) and the same separation of a blurred copy (muons +
+N(0, 0.03): 0.603-0.634 against 0.598-0.627) and of a 64-component Gaussian mixture
+(0.550-0.574 against 0.545-0.572), so resampling is kept: it leaves the
 original's count histograms (reduced chi^2, overlap) and the monitor's figures as they were.
 
 **The floor** (:func:`fom_floor`) is computed the way a generator is judged: the same held-out
@@ -29,13 +30,14 @@ sample against copies of the *training* muons drawn the same way (:func:`copies_
 weight, from disjoint halves of the training rows: an i.i.d. sample of the distribution the
 generator learns, no muon on both sides), ``FLOOR_DRAWS`` draws for its mean and spread. A
 perfect generator scores the floor. (Copies drawn from all training rows repeat heavy muons
-between the BDT's halves on the generated side, and score 0.51-0.52 on the demo data.)
+between the BDT's halves on the generated side, and scored 0.51-0.52 on the demo data, μ⁺ prompt
+and displaced, 5 draws.)
 
 **Memorisation** (:func:`memorisation`): the distance (in the preprocessed [-1, 1] space) from
 each generated muon to its nearest training muon, against the same for the held-out real
 sample; a generator returning training muons has distance 0. ``nn_ratio`` is the ratio of the
 medians, ``nn_close`` the fraction of generated muons closer than the real muons' 1st
-percentile (0.01 when honest; a blurred copy of the demo muons: 0.004-0.007).
+percentile (0.01 when honest; the blurred copy of the demo muons: 0.003-0.008).
 
 ``classifier="hist"`` uses :class:`~sklearn.ensemble.HistGradientBoostingClassifier` with the same
 100 iterations, learning rate 0.1 and depth 4 (at most 16 leaves): features binned into 255
