@@ -150,3 +150,26 @@ def test_scatter_fit_recovers_the_per_universe_scatter():
     assert need == {"mean": 3, "p95": 13}  # (0.073 / 0.05)^2 = 2.1; (2.48 * 0.073 / 0.05)^2 = 13
     with pytest.raises(UserError, match="N \\+ M <= 400"):
         ys.universe_scatter(k, ln, [(300, 200)])
+
+
+def test_demo_data_adds_validation_universes_only():
+    """The Makefile's demo data: 3 validation universes, and the same 6 training universes as
+    the 8-universe split at 0.25 (the demo's training set and its runs are unchanged)."""
+    import re
+
+    from exagan_tf.cosmo import slice_universes as su
+    from tests.conftest import REPO
+
+    make = (REPO / "Makefile").read_text()
+    n = int(re.search(r"^UNIVERSES \?= (\d+)$", make, re.M).group(1))
+    fraction = float(re.search(r"^DEMO_VAL_FRACTION \?= ([\d.]+)$", make, re.M).group(1))
+    assert "--val-fraction $(DEMO_VAL_FRACTION)" in make
+
+    def split(count, frac):
+        stems = [f"univ_0_{i:05d}" for i in range(count)]
+        return su.assign_splits(stems, frac, 0)
+
+    new, old = split(n, fraction), split(8, 0.25)
+    train = sorted(s for s, v in new.items() if v == "train")
+    assert train == sorted(s for s, v in old.items() if v == "train")
+    assert len(train) == 6 and sum(v == "val" for v in new.values()) == 3
