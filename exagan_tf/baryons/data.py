@@ -50,7 +50,7 @@ def tile_maps(maps: np.ndarray, tile: int) -> np.ndarray:
 @dataclasses.dataclass
 class TileSet:
     """Tiles of one split: ``thin[field]`` and ``thick[field]`` are (nz, n_tiles, T, T) for
-    field in dm / pressure / pressure_mean; ``redshifts`` (nz,)."""
+    field in dm / pressure / pressure_mean (simulated maps only); ``redshifts`` (nz,)."""
 
     redshifts: np.ndarray
     thin: dict
@@ -81,6 +81,8 @@ def load_tiles(datadir: str | Path, split: str, tile: int) -> TileSet:
     for kind in simulate.KINDS:
         parts[kind] = {}
         for f in ("dm", "pressure", "pressure_mean"):
+            if f not in maps[kind]:  # imported maps have no noise-free truth
+                continue
             t = tile_maps(maps[kind][f], tile)  # (nz, n_slabs, tiles per slab, T, T)
             parts[kind][f] = t.reshape(t.shape[0], -1, tile, tile).astype(np.float32)
     return TileSet(np.asarray(maps["redshifts"], dtype=np.float64), parts["thin"], parts["thick"])
@@ -95,10 +97,10 @@ def independent_pairs(n_thin: int, n_thick: int, seed: int = 0) -> np.ndarray:
 
 def pair_fields(tiles: TileSet, iz: int, pairs: np.ndarray) -> dict[str, np.ndarray]:
     """Summed thin + thick tiles of the given pairs at redshift index ``iz``: dm, pressure,
-    pressure_mean, each (n_pairs, T, T) float64 in physical units."""
+    pressure_mean (when the maps have it), each (n_pairs, T, T) float64 in physical units."""
     a, b = pairs[:, 0], pairs[:, 1]
     return {f: tiles.thin[f][iz, a].astype(np.float64) + tiles.thick[f][iz, b]
-            for f in ("dm", "pressure", "pressure_mean")}
+            for f in ("dm", "pressure", "pressure_mean") if f in tiles.thin}
 
 
 def add_channel(images: np.ndarray, data_format: str) -> np.ndarray:

@@ -795,7 +795,9 @@ def read_maps(datadir: str | Path, split: str) -> dict:
             out["redshifts"] = f["redshifts"][()]
             for kind in KINDS:
                 g = f[f"{split}/{kind}"]
-                out[kind] = {k: g[k][()] for k in ("dm", "pressure", "pressure_mean", "slabs")}
+                # pressure_mean (the noise-free truth) exists for simulated maps only
+                out[kind] = {k: g[k][()] for k in ("dm", "pressure", "pressure_mean", "slabs")
+                             if k != "pressure_mean" or k in g}
         except KeyError as err:
             raise UserError(f"{path}: missing dataset ({err}); re-run the simulate command "
                             "into a new folder") from None
@@ -812,6 +814,8 @@ def read_maps(datadir: str | Path, split: str) -> dict:
             raise UserError(f"{path}: {split}/{kind}/dm has shape {shape}; expected "
                             f"({nz}, n_slabs >= 1, npix, npix)")
         for field in ("dm", "pressure", "pressure_mean"):
+            if field not in out[kind]:
+                continue
             arr = out[kind][field]
             name = f"{split}/{kind}/{field}"
             if arr.shape != shape:

@@ -199,7 +199,7 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
 
     from exagan_tf import distribute
     from exagan_tf.core import callbacks as cb
-    from exagan_tf.fileio import write_json_atomic
+    from exagan_tf.fileio import save_model_atomic, write_json_atomic
     from exagan_tf.muons import fom
     from exagan_tf.precision import apply_precision
 
@@ -337,11 +337,11 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
         return run.path
     done = int(model.step.numpy())
     final = "generator" if kind == "gan" else "decoder"
-    cb.save_model_atomic(
+    save_model_atomic(
         save["g" if kind == "gan" else "decoder"], run.models / f"{final}_final.keras"
     )
     if kind == "vae":
-        cb.save_model_atomic(model.encoder, run.models / "encoder_final.keras")
+        save_model_atomic(model.encoder, run.models / "encoder_final.keras")
     write_json_atomic(
         run.models / "final.json", {"step": done, **monitor.last_stats}, overwrite=True
     )
@@ -389,7 +389,7 @@ def load_trained(run_dir: str | Path, which: str = "best_rchi2"):
         nets = {"encoder": model.encoder, "decoder": model.decoder}
     for prefix, net in nets.items():
         if which == "final":
-            from exagan_tf.core.callbacks import load_model_safe
+            from exagan_tf.fileio import load_model_safe
 
             name = "generator" if prefix == "g" else prefix
             path = models_dir / f"{name}_final.keras"
