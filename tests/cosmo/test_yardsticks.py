@@ -173,3 +173,25 @@ def test_demo_data_adds_validation_universes_only():
     train = sorted(s for s, v in new.items() if v == "train")
     assert train == sorted(s for s, v in old.items() if v == "train")
     assert len(train) == 6 and sum(v == "val" for v in new.values()) == 3
+
+
+def test_scatter_command_line(tmp_path, capsys):
+    import json
+
+    write_universes(tmp_path, {"train": [0.8, 1.0, 1.2, 0.9], "val": [1.1, 0.7]}, n_per=8)
+    out_json = tmp_path / "scatter.json"
+    code = ys.main([str(tmp_path / "d"), "--img-dim", "16", "--sizes", "1", "2", "--draws", "30",
+                    "--json", str(out_json)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.startswith("6 universes, 30 draws per row")
+    assert "to resolve pk_frac_err 0.05:" in out
+    result = json.loads(out_json.read_text())
+    assert [(r["n"], r["m"]) for r in result["rows"]] == [(1, 1), (1, 5), (2, 2), (2, 4)]
+    assert result["c"] > 0 and len(result["files"]) == 6
+    try:
+        code = ys.main([str(tmp_path / "nothing")])
+    except SystemExit as exit_:
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2 and "nothing: 0 shard(s); need 2 or more" in err
