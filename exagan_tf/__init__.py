@@ -3,13 +3,13 @@
 Importing the package applies the measured runtime defaults of :mod:`exagan_tf.runtime` (oneDNN
 on, quiet C++ logs) unless the user's environment already sets them, and makes the suite's
 custom Keras layers loadable from a saved model as soon as Keras is imported
-(:mod:`exagan_tf.registry`).
+(:mod:`exagan_tf.keras_classes`).
 """
 
-from exagan_tf import registry
+from exagan_tf import keras_classes
 from exagan_tf.runtime import configure_environment
 
 configure_environment()
-registry.install()
+keras_classes.install()
 
 __version__ = "0.1.0"
