@@ -9,6 +9,7 @@ import sys
 from exagan_tf.cosmo.analyze import (  # noqa: F401
     CHECKPOINTS,
     analyze_run,
+    comparison_table,
     format_table,
     generate_counts,
     load_generator,
@@ -22,7 +23,7 @@ from exagan_tf.errors import UserError, cli_errors
 def main(argv=None) -> int:
     """Analyse the run ``CONFIG RUN`` (see ``--help``)."""
     raw = list(argv if argv is not None else sys.argv[1:])
-    valued = {"--checkpoint", "--n", "--expts", "--seed"}
+    valued = {"--checkpoint", "--n", "--expts", "--seed", "--floor-draws"}
     positional = [a for i, a in enumerate(raw)
                   if not a.startswith("-") and (i == 0 or raw[i - 1] not in valued)]
     if positional:

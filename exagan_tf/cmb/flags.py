@@ -11,7 +11,7 @@ import argparse
 import math
 import shlex
 
-from exagan_tf.errors import UserError
+from exagan_tf.errors import UserError, quote
 
 PROG = "python -m exagan_tf.cmb.main"
 
@@ -117,21 +117,21 @@ def _tag_value(action: argparse.Action, kind: str, value, where: str):
     """A flag value read from YAML, converted as the command line would convert it."""
     if kind == "switch":
         if not isinstance(value, bool):
-            raise UserError(f"{where}={value!r}: a switch; expected true or false")
+            raise UserError(f"{where}={quote(value)}: a switch; expected true or false")
         return value
     if value is None:  # null: the flag's default, which must itself be "not given"
         if action.default is not None:
             raise UserError(f"{where}=null: expected a value (default {action.default})")
         return None
     if isinstance(value, (bool, list, dict)):
-        raise UserError(f"{where}={value!r}: expected a single value")
+        raise UserError(f"{where}={quote(value)}: expected a single value")
     try:
         converted = (action.type or str)(str(value))
     except (TypeError, ValueError):
         kind_name = getattr(action.type, "__name__", "text")
-        raise UserError(f"{where}={value!r}: expected {kind_name}") from None
+        raise UserError(f"{where}={quote(value)}: expected {kind_name}") from None
     if action.choices is not None and converted not in action.choices:
-        raise UserError(f"{where}={value!r}: expected one of {', '.join(action.choices)}")
+        raise UserError(f"{where}={quote(value)}: expected one of {', '.join(action.choices)}")
     return converted
 
 

@@ -207,6 +207,10 @@ def train(args: CMBConfig, argv: list[str], run_dir: Path | None = None,
         life.export({"generator_final.keras": gen})
     else:
         log.info(f"{run.path}: already trained for {args.epochs} epochs; evaluating")
+        final = run.models / "generator_final.keras"
+        if cb.stale_exports([final], life.manager):  # stopped after its last checkpoint
+            life.export({final.name: gen})
+            log.info(f"wrote the final export it lacked ({final.name})")
     pred = gan.predict_in_batches(data.x_val, 64)
     metrics = evaluate.write_evaluation(run.path, data, pred, args, writer, int(gan.step.numpy()))
     log.info(evaluate.format_table(metrics))

@@ -110,10 +110,10 @@ class Lifecycle:
         self.preempt = cb.PreemptionGuard(self.manager, self.log, strategy=self.strategy)
         return latest
 
-    def callbacks(self, progress: keras.callbacks.Callback, monitor=None) -> list:
+    def callbacks(self, progress: keras.callbacks.Callback, *monitors) -> list:
         """The period callbacks in their order: NaN guard, SIGTERM guard, progress log, the
-        system's monitor, the checkpoint saver."""
-        return [self.guard, self.preempt, progress, *([monitor] if monitor else []),
+        system's monitors, the checkpoint saver."""
+        return [self.guard, self.preempt, progress, *monitors,
                 cb.CheckpointSaver(self.manager, self.guard)]
 
     def fit_periods(self, model: keras.Model, data, start: int, steps: int, period: int,

@@ -90,6 +90,7 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     from exagan_tf.core import callbacks as cb
     from exagan_tf.core import plots, stats
     from exagan_tf.core.trainer import Lifecycle, best_metrics, tag_run
+    from exagan_tf.cosmo import yardsticks
     from exagan_tf.cosmo.dcgan import build_gan, counts_from_generated
 
     # multi-worker: only the chief writes the run; each worker reads its own shard files
@@ -120,8 +121,14 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         describe=lambda: f" (step {int(gan.step.numpy())})",
     )
     start = int(gan.step.numpy())
-    if start >= steps:
+    finals = {"g_final.weights.h5": gan.sampler, "generator_final.keras": gan.sampler}
+    if start >= steps and not cb.stale_exports([run.models / f for f in finals], life.manager):
         log.info(f"{run.path}: already trained to step {start} of {steps}; nothing to do")
+        return 0
+    if start >= steps:  # stopped after its last checkpoint, before its exports
+        life.export(finals)
+        log.info(f"{run.path}: trained to step {start} of {steps}; wrote the final exports it "
+                 f"lacked ({', '.join(finals)})")
         return 0
     log.info(
         f"run {run.path} | {'resuming' if run.resumed else 'new'} | {data_format} | "
@@ -143,7 +150,12 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         ),
         cfg.batchsize,
     )
-    val_counts = cosmo_data.read_images(val_files, cfg.n_eval, cfg.img_dim)
+    # reference: val[0::2] of 2 n_eval images spread over the validation universes, with both
+    # floors (same universes, independent universes) as analyze computes them
+    yard = yardsticks.load_yardsticks(cfg.datadir, cfg.dataname, cfg.img_dim, 2 * cfg.n_eval)
+    floors = yardsticks.floor_statistics(yard, stats.summary_statistics)
+    yardsticks.log_floors(floors, yard, log)
+    val_counts = yard.ref
 
     def sample_counts(n):
         return counts_from_generated(gan.generate(n, seed=cfg.seed + 777), cfg, data_format)
@@ -167,7 +179,9 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         log,
         life.guard,
     )
-    callbacks = life.callbacks(cb.ProgressLog(log, cfg.print_batch, steps, cfg.batchsize), monitor)
+    callbacks = life.callbacks(
+        cb.ProgressLog(log, cfg.print_batch, steps, cfg.batchsize), monitor,
+        cb.ReferenceLines(run.logs, yardsticks.tensorboard_lines(floors), life.guard))
     t0 = time.perf_counter()
     with life.preempt:  # a signal between two fit calls is caught too
         if life.fit_periods(gan, dataset, start, steps, cfg.checkpt_batch, callbacks):
@@ -175,8 +189,7 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
             return 0
     done = int(gan.step.numpy())
     rate = (done - start) * cfg.batchsize / (time.perf_counter() - t0)
-    sampler = gan.sampler  # the weight average when g_ema is set
-    life.export({"g_final.weights.h5": sampler, "generator_final.keras": sampler})
+    life.export(finals)  # the sampler: the weight average when g_ema is set
     log.info(f"done: step {done}, {rate:.1f} images/s; outputs in {run.path}")
     return 0
 

@@ -116,6 +116,7 @@ def train(cfg, argv: Sequence[str], evaluate: bool = True,
     import keras
     import tensorflow as tf
 
+    from exagan_tf.core.callbacks import stale_exports
     from exagan_tf.core.trainer import Lifecycle
 
     life = Lifecycle(  # multi-worker: only the chief writes the run
@@ -146,6 +147,10 @@ def train(cfg, argv: Sequence[str], evaluate: bool = True,
                     exact=True, describe=lambda: f" (epoch {int(epoch_var.numpy())})")
     start = int(epoch_var.numpy())
     end = int(end_var.numpy()) if int(end_var.numpy()) > start else start + t.epochs
+    finals = [run.models / f"model_epoch{start}.keras"]
+    finals += [run.path / "analysis" / f"epoch{start}" / "metrics.json"] if evaluate else []
+    if start and int(end_var.numpy()) == start and stale_exports(finals, life.manager):
+        end = start  # the last invocation trained its epochs, then stopped before its exports
     end_var.assign(end)
     log.info(
         f"run {run.path} | {'resuming' if run.resumed else 'new'} | {model.name} "
