@@ -50,7 +50,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import os
 import signal
 import socket
@@ -149,7 +148,9 @@ def _flat_keys(cfg: dict, prefix: str = "") -> set[str]:
 
 
 def _set_text(key: str, value) -> str:
-    return f"{key}={json.dumps(value) if isinstance(value, str | bool) else value!r}"
+    if isinstance(value, bool):
+        return f"{key}={str(value).lower()}"
+    return f"{key}={value}" if isinstance(value, str) else f"{key}={value!r}"
 
 
 def check_space(tag, space: dict, sets: list[str], path) -> dict:
@@ -168,6 +169,21 @@ def check_space(tag, space: dict, sets: list[str], path) -> dict:
             except UserError as err:
                 raise UserError(f"{path}: {key}: {err}") from None
     return base
+
+
+def _lookup(cfg: dict, key: str):
+    """``cfg[key]``, a dotted key into nested sections, or a key of any section."""
+    node = cfg
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            break
+        node = node[part]
+    else:
+        return node
+    for value in cfg.values():
+        if isinstance(value, dict) and key in value:
+            return value[key]
+    raise KeyError(key)
 
 
 def check_metric(tag, metric: str) -> None:
@@ -372,6 +388,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--study", default=None, help="study name (default: TAG)")
     p.add_argument("--workers", type=int, default=1, help="worker processes on the storage")
     p.add_argument("--expts", default="expts", help="root of the run directories (expts)")
+    p.add_argument("--baseline", action="store_true",
+                   help="first trial: the tag's own values of the space's keys")
     p.add_argument("--heartbeat", type=float, default=HEARTBEAT, help=argparse.SUPPRESS)
     p.add_argument("--grace", type=float, default=GRACE, help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)  # a child worker
@@ -389,12 +407,14 @@ def prepare(args) -> tuple:
     tag = registry.find_tag(args.tag)
     check_metric(tag, args.metric)
     space = read_space(args.space)
-    check_space(tag, space, args.sets, args.space)
+    base = check_space(tag, space, args.sets, args.space)
     study_dir = Path(args.expts) / "sweeps" / args.study
     storage = open_storage(args.storage, study_dir)
     record = {"tag": tag.name, "metric": args.metric, "direction": args.direction,
               "space": space, "sets": list(args.sets)}
     study = open_study(args.study, storage, record)
+    if args.baseline and not study.get_trials(deepcopy=False):
+        study.enqueue_trial({k: _lookup(base, k) for k in space}, skip_if_exists=True)
     study_dir.mkdir(parents=True, exist_ok=True)
     return tag, space, study, study_dir
 
