@@ -75,9 +75,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{tag.name:<{width}}  {tag.system.name:<8} {tag.description}")
         return 0
     if args.command == "sweep":
-        from exagan_tf import sweep
+        words = argv[argv.index("sweep") + 1:]
+        if words[:1] == ["show"]:
+            from exagan_tf import sweep_show
 
-        return sweep.main(argv[argv.index("sweep") + 1:])
+            return sweep_show.main(words[1:])
+        from exagan_tf import sweep_worker
+
+        return sweep_worker.main(words)
     if args.command == "simulate":
         return registry.get_system(args.system).commands().simulate(rest)
     if args.command == "import":

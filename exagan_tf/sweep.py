@@ -51,10 +51,7 @@ import argparse
 import contextlib
 import io
 import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -64,7 +61,6 @@ import yaml
 from exagan_tf import registry
 from exagan_tf.config import nearest_key
 from exagan_tf.errors import UserError
-from exagan_tf.fileio import write_json_atomic
 
 HEARTBEAT = 10.0  # seconds between heartbeat touches
 GRACE = 60.0  # a heartbeat older than this marks its trial killed
@@ -417,69 +413,3 @@ def prepare(args) -> tuple:
         study.enqueue_trial({k: _lookup(base, k) for k in space}, skip_if_exists=True)
     study_dir.mkdir(parents=True, exist_ok=True)
     return tag, space, study, study_dir
-
-
-def main(argv: list[str]) -> int:
-    """``exagan sweep ...`` (``show`` as first word: :func:`exagan_tf.sweep_show.show`)."""
-    if argv[:1] == ["show"]:
-        from exagan_tf.sweep_show import main as show_main
-
-        return show_main(argv[1:])
-    args = parse_args(argv)
-    tag, space, study, study_dir = prepare(args)
-    if args.workers == 1:
-        from exagan_tf.sweep_worker import run_worker
-
-        return run_worker(args, tag, space, study, study_dir)
-    return run_workers(args, argv, study, study_dir)
-
-
-def _child_argv(argv: list[str]) -> list[str]:
-    out, skip = [], False
-    for word in argv:
-        if skip:
-            skip = False
-        elif word == "--workers":
-            skip = True
-        elif not word.startswith("--workers="):
-            out.append(word)
-    return [*out, "--workers", "1", "--quiet"]
-
-
-def run_workers(args, argv: list[str], study, study_dir: Path) -> int:
-    """Start ``args.workers`` worker processes on the study and print progress until done."""
-    cmd = [sys.executable, "-m", "exagan_tf.cli", "sweep", *_child_argv(argv)]
-    procs = []
-    for i in range(args.workers):
-        log = open(study_dir / f"worker{i}.log", "a")  # noqa: SIM115 - held by the child
-        procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
-        log.close()
-
-    def forward(signum, frame):
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signum)
-
-    previous = signal.signal(signal.SIGTERM, forward)
-    last = ""
-    try:
-        while any(p.poll() is None for p in procs):
-            line = progress_line(study, args.trials, args.metric)
-            if line != last:
-                print(line, flush=True)
-                last = line
-            time.sleep(2.0)
-    except KeyboardInterrupt:
-        forward(signal.SIGTERM, None)
-        for p in procs:
-            p.wait()
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    print(progress_line(study, args.trials, args.metric), flush=True)
-    codes = [p.returncode for p in procs]
-    if any(codes):
-        print(f"workers exited with {codes} (logs: {study_dir}/worker*.log)", file=sys.stderr)
-    write_json_atomic(study_dir / "last_command.json", {"argv": argv, "codes": codes},
-                      overwrite=True)
-    return max(codes, key=abs)

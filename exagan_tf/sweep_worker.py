@@ -1,4 +1,9 @@
-"""One ``exagan sweep`` worker: ask the study for trials and train each in this process.
+"""The ``exagan sweep`` workers: ask the study for trials and train each in the process.
+
+``exagan sweep TAG ...`` (:func:`main`) checks its input and opens the study
+(:func:`exagan_tf.sweep.prepare`), then works itself (``--workers 1``, what every task of a
+SLURM array runs) or starts K worker processes of the same command and prints the study's
+progress until they end.
 
 Per trial: find and re-queue killed trials (:func:`exagan_tf.sweep.recover`), ``ask`` (a
 re-queued trial first), suggest the space's parameters, train the run directory
@@ -14,14 +19,16 @@ checks, clearing) is logged at its end as a fraction of its training time.
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 from exagan_tf.errors import UserError
 from exagan_tf.fileio import write_json_atomic
-from exagan_tf.sweep import Heartbeat, counts, progress_line, recover
+from exagan_tf.sweep import Heartbeat, counts, parse_args, prepare, progress_line, recover
 
 
 class Terminated(Exception):
@@ -187,3 +194,64 @@ def _pid() -> int:
     import os
 
     return os.getpid()
+
+
+def main(argv: list[str]) -> int:
+    """``exagan sweep TAG ...``: validate, open the study, then work in this process
+    (``--workers 1``) or start the workers."""
+    args = parse_args(argv)
+    tag, space, study, study_dir = prepare(args)
+    if args.workers == 1:
+        return run_worker(args, tag, space, study, study_dir)
+    return run_workers(args, argv, study, study_dir)
+
+
+def _child_argv(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--workers":
+            skip = True
+        elif not word.startswith("--workers="):
+            out.append(word)
+    return [*out, "--workers", "1", "--quiet"]
+
+
+def run_workers(args, argv: list[str], study, study_dir: Path) -> int:
+    """Start ``args.workers`` worker processes on the study and print progress until done."""
+    cmd = [sys.executable, "-m", "exagan_tf.cli", "sweep", *_child_argv(argv)]
+    procs = []
+    for i in range(args.workers):
+        log = open(study_dir / f"worker{i}.log", "a")  # noqa: SIM115 - held by the child
+        procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
+        log.close()
+
+    def forward(signum, frame):
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    last = ""
+    try:
+        while any(p.poll() is None for p in procs):
+            line = progress_line(study, args.trials, args.metric)
+            if line != last:
+                print(line, flush=True)
+                last = line
+            time.sleep(2.0)
+    except KeyboardInterrupt:
+        forward(signal.SIGTERM, None)
+        for p in procs:
+            p.wait()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(progress_line(study, args.trials, args.metric), flush=True)
+    codes = [p.returncode for p in procs]
+    if any(codes):
+        print(f"workers exited with {codes} (logs: {study_dir}/worker*.log)", file=sys.stderr)
+    write_json_atomic(study_dir / "last_command.json", {"argv": argv, "codes": codes},
+                      overwrite=True)
+    return max(codes, key=abs)
