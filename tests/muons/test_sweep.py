@@ -117,7 +117,8 @@ def test_two_workers_share_one_storage(preprocessed, tmp_path, storage):
     assert "3/3 done" in proc.stdout
 
 
-def test_killed_trial_is_failed_and_resumed_from_its_checkpoint(preprocessed, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill9", "sigterm"])
+def test_killed_trial_is_failed_and_resumed_from_its_checkpoint(preprocessed, tmp_path, sig):
     argv = _args(preprocessed[0], _space(tmp_path), "--trials", "1", steps=6, period=2)
     sdir = tmp_path / "expts" / "sweeps" / "s"
     worker = subprocess.Popen([sys.executable, "-m", "exagan_tf.cli", *argv], cwd=tmp_path,
@@ -126,10 +127,14 @@ def test_killed_trial_is_failed_and_resumed_from_its_checkpoint(preprocessed, tm
     deadline = time.time() + 300
     while not first.exists() and worker.poll() is None and time.time() < deadline:
         time.sleep(0.2)
-    worker.send_signal(signal.SIGKILL)  # mid-trial: after its first period (step 2 of 6)
+    worker.send_signal(sig)  # mid-trial: after its first period (step 2 of 6)
     worker.wait()
     before = _study(tmp_path).trials
-    assert [t.state.name for t in before] == ["RUNNING"]
+    if sig == signal.SIGKILL:  # found by the next worker: its process is gone
+        assert [t.state.name for t in before] == ["RUNNING"]
+    else:  # checkpointed and re-queued by the worker itself
+        assert worker.returncode == 143
+        assert [t.state.name for t in before] == ["FAIL", "WAITING"]
     reported = json.loads(first.read_text())
     assert list(reported) in (["2"], ["2", "4"])
     subprocess.run([sys.executable, "-m", "exagan_tf.cli", *argv], cwd=tmp_path, env=_env(),
