@@ -77,7 +77,9 @@ def show(name: str, storage_spec: str | None, expts: str, top: int) -> int:
     print(f"study {name}: tag {record['tag']}, {record['direction']} {record['metric']} | "
           f"{c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed, "
           f"{c['killed']} killed (resumed), {c['running']} running, {c['waiting']} waiting")
-    done = [t for t in study.get_trials(deepcopy=False) if t.value is not None]
+    from optuna.trial import TrialState
+
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not done:
         print("no complete trial yet")
         return 0
