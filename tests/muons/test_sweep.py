@@ -117,7 +117,8 @@ def test_two_workers_share_one_storage(preprocessed, tmp_path, storage):
     assert "3/3 done" in proc.stdout
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill9", "sigterm"])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)],
+                         ids=["kill9", "sigterm"])
 def test_killed_trial_is_failed_and_resumed_from_its_checkpoint(preprocessed, tmp_path, sig,
                                                                 monkeypatch):
     argv = _args(preprocessed[0], _space(tmp_path), "--trials", "1", steps=6, period=2)
