@@ -6,6 +6,8 @@
     exagan generate TAG RUN [ARGS ...]              samples of a trained run (baryons, muons)
     exagan simulate SYSTEM [ARGS ...]               the system's simulator
     exagan import SYSTEM [ARGS ...]                 the original tool's files -> training data
+    exagan sweep TAG --space S.yaml --trials N --metric M [...]   an Optuna study over a tag
+    exagan sweep show STUDY                         its best trials, figures and best tag
 
 A run is ``expts/TAG/runRUN/`` for every system. ``--set`` overrides any key of the tag's
 config, typed and validated like the YAML; the resolved config is the run's ``config.yaml``, so
@@ -48,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
                        ("import", "read the original tool's files (its own options follow)")):
         s = sub.add_parser(name, help=what, add_help=False)  # --help goes to the tool
         s.add_argument("system", help=", ".join(sys_.name for sys_ in registry.SYSTEMS))
+    sub.add_parser("sweep", help="hyperparameter study over a tag (exagan sweep --help)",
+                   add_help=False)
     return p
 
 
@@ -70,6 +74,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         for tag in tags.values():
             print(f"{tag.name:<{width}}  {tag.system.name:<8} {tag.description}")
         return 0
+    if args.command == "sweep":
+        words = argv[argv.index("sweep") + 1:]
+        if words[:1] == ["show"]:
+            from exagan_tf import sweep_show
+
+            return sweep_show.main(words[1:])
+        from exagan_tf import sweep_worker
+
+        return sweep_worker.main(words)
     if args.command == "simulate":
         return registry.get_system(args.system).commands().simulate(rest)
     if args.command == "import":

@@ -331,6 +331,44 @@ class CheckpointSaver(keras.callbacks.Callback):
         self.manager.save(checkpoint_number=_step(self.model))
 
 
+# Observers of every run's checkpoint periods, called as ``hook(step, metrics, stopped)``:
+# at each period end, after the checkpoint, with the period's Keras logs and the monitor's
+# statistics (``stopped`` False; a hook may raise to end training there, e.g. a pruned trial
+# of ``exagan sweep``), and once with ``stopped`` True when a SIGTERM stopped training.
+PERIOD_HOOKS: list[Callable[[int, dict, bool], None]] = []
+
+
+class PeriodReport(keras.callbacks.Callback):
+    """Hand each checkpoint period's metrics to :data:`PERIOD_HOOKS` (last in the list)."""
+
+    def __init__(self, monitors=(), guard: NaNGuard | None = None,
+                 preempt: PreemptionGuard | None = None):
+        super().__init__()
+        self.monitors, self.guard, self.preempt = tuple(monitors), guard, preempt
+
+    def _step(self, epoch: int) -> int:
+        try:
+            return _step(self.model)
+        except AttributeError:
+            return epoch + 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not PERIOD_HOOKS or (self.guard is not None and self.guard.bad):
+            return
+        if self.model.stop_training:
+            return
+        metrics = {k: float(v) for k, v in (logs or {}).items()}
+        for monitor in self.monitors:
+            metrics.update({k: float(v) for k, v in getattr(monitor, "last_stats", {}).items()})
+        for hook in list(PERIOD_HOOKS):
+            hook(self._step(epoch), metrics, False)
+
+    def on_train_end(self, logs=None):
+        if PERIOD_HOOKS and self.preempt is not None and self.preempt.saved_step is not None:
+            for hook in list(PERIOD_HOOKS):
+                hook(self.preempt.saved_step, {}, True)
+
+
 def read_best(models_dir: Path, key: str) -> dict | None:
     """The record written when the best model by ``key`` was last kept, or None."""
     path = Path(models_dir) / f"best_{key}.json"

@@ -112,9 +112,10 @@ class Lifecycle:
 
     def callbacks(self, progress: keras.callbacks.Callback, *monitors) -> list:
         """The period callbacks in their order: NaN guard, SIGTERM guard, progress log, the
-        system's monitors, the checkpoint saver."""
+        system's monitors, the checkpoint saver, the period report (:data:`cb.PERIOD_HOOKS`)."""
         return [self.guard, self.preempt, progress, *monitors,
-                cb.CheckpointSaver(self.manager, self.guard)]
+                cb.CheckpointSaver(self.manager, self.guard),
+                cb.PeriodReport(monitors, self.guard, self.preempt)]
 
     def fit_periods(self, model: keras.Model, data, start: int, steps: int, period: int,
                     callbacks: list, epoch_offset: int = 0) -> bool:
@@ -136,7 +137,8 @@ class Lifecycle:
         saver = cb.EpochCheckpoint(self.manager, epoch_var, self.guard)
         with self.preempt:
             model.fit(data, epochs=end, initial_epoch=start,
-                      callbacks=[self.guard, saver, epoch_log, self.preempt, *callbacks],
+                      callbacks=[self.guard, saver, epoch_log, self.preempt, *callbacks,
+                                 cb.PeriodReport(callbacks, self.guard, self.preempt)],
                       verbose=0, shuffle=False, **fit_kwargs)
         self.guard.raise_if_bad(self.run.path, self.manager, f" (epoch {int(epoch_var.numpy())})")
         return self.preempt.saved_step is not None
