@@ -6,7 +6,9 @@ To make the numbers readable it reports the same statistics for
 
 - the floor: one half of the validation set against the other half (what a perfect generator
   would score with this many images), and
-- the ceiling: an untrained generator (same architecture, fresh initialisation).
+- the ceiling: an untrained generator (same architecture, fresh initialisation), and
+- a classical baseline: a lognormal field with the training set's P(k) and pixel PDF
+  (:mod:`exagan_tf.cosmo.lognormal`, fitted once and kept in ``analysis/lognormal.npz``).
 
 Every comparison uses the same reference half of the validation set and the same number of
 images. Writes ``analysis/<checkpoint>/`` in the run: ``samples.png``, ``pixel_histogram.png``,
@@ -140,6 +142,7 @@ def analyze_run(argv: list[str]) -> int:
 
     from exagan_tf.core import plots, stats
     from exagan_tf.cosmo import data as cosmo_data
+    from exagan_tf.cosmo import lognormal
     from exagan_tf.cosmo.dcgan import build_generator
     from exagan_tf.fileio import write_json_atomic
 
@@ -169,6 +172,8 @@ def analyze_run(argv: list[str]) -> int:
         "model": stats.summary_statistics(ref, trained),
         "floor (val vs val)": stats.summary_statistics(ref, other),
         "ceiling (untrained)": stats.summary_statistics(ref, untrained),
+        "classical (lognormal)": stats.summary_statistics(
+            ref, lognormal.for_run(run_dir, cfg).sample(half, seed=args.seed)),
     }
     out_dir = run_dir / "analysis" / args.checkpoint
     out_dir.mkdir(parents=True, exist_ok=True)
