@@ -66,6 +66,10 @@ def load_run_config(run_dir: Path):
 
 def load_generator(run_dir: Path, cfg, data_format: str, checkpoint: str):
     """Build the generator and load the weights of ``checkpoint``; return (model, description)."""
+    if cfg.model_kind == "flow":  # a velocity field (exagan_tf.cosmo.fm)
+        from exagan_tf.cosmo import fm
+
+        return fm.load_sampler(run_dir, cfg, checkpoint)
     import tensorflow as tf
 
     from exagan_tf.cosmo.dcgan import build_generator
@@ -90,6 +94,10 @@ def load_generator(run_dir: Path, cfg, data_format: str, checkpoint: str):
 
 def generate_counts(gen, cfg, data_format: str, n: int, seed: int):
     """``n`` generated images as particle counts (n, H, W)."""
+    if cfg.model_kind == "flow":
+        from exagan_tf.cosmo import fm
+
+        return fm.sample_counts(gen, cfg, n, seed)
     from exagan_tf.core.gan import generate_images
     from exagan_tf.cosmo.dcgan import counts_from_generated
 
@@ -142,7 +150,7 @@ def analyze_run(argv: list[str]) -> int:
 
     from exagan_tf.core import plots, stats
     from exagan_tf.cosmo import data as cosmo_data
-    from exagan_tf.cosmo import lognormal
+    from exagan_tf.cosmo import fm, lognormal
     from exagan_tf.cosmo.dcgan import build_generator
     from exagan_tf.fileio import write_json_atomic
 
@@ -164,9 +172,8 @@ def analyze_run(argv: list[str]) -> int:
 
     gen, source = load_generator(run_dir, cfg, data_format, args.checkpoint)
     trained = generate_counts(gen, cfg, data_format, half, args.seed)
-    untrained = generate_counts(
-        build_generator(cfg, data_format), cfg, data_format, half, args.seed
-    )
+    fresh = build_generator if cfg.model_kind != "flow" else lambda c, _: fm.build_velocity(c)
+    untrained = generate_counts(fresh(cfg, data_format), cfg, data_format, half, args.seed)
 
     results = {
         "model": stats.summary_statistics(ref, trained),
