@@ -276,7 +276,7 @@ def gr_case(config: str, label: str) -> Case:
     def make(jit):
         import keras
 
-        from exagan_tf.gr.run_controller import build_classifier
+        from exagan_tf.gr.architectures import build_classifier
 
         keras.utils.set_random_seed(cfg.train_params.seed)
         model, _ = build_classifier(cfg, shape, FMT)

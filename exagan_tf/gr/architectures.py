@@ -203,6 +203,41 @@ def build_model(
     return builder(input_shape, layer_param, dropout, activation, data_format)
 
 
+def build_classifier(cfg, input_shape, data_format: str):
+    """The compiled model (BCE from logits, Adam with the original's betas) and its optimizer."""
+    from exagan_tf.precision import loss_scaled
+
+    m, t = cfg.model_params, cfg.train_params
+    model = build_model(
+        m.architecture, input_shape, m.layer_param, m.dropout, m.activation, data_format
+    )
+    from exagan_tf.core import compat
+
+    if compat.is_multi_worker():  # Keras 3.15 fit across workers needs the workaround
+        model = compat.Model(model.inputs, model.outputs, name=model.name)
+    optimizer = loss_scaled(  # mixed_float16: loss scaling
+        keras.optimizers.Adam(
+            learning_rate=t.lr,
+            beta_1=t.betas[0],
+            beta_2=t.betas[1],
+            weight_decay=t.weight_decay or None,
+        )
+    )
+    model.compile(
+        optimizer=optimizer,
+        jit_compile=t.jit_compile,
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        metrics=[
+            keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy"),
+            keras.metrics.Precision(thresholds=0.0, name="precision"),
+            keras.metrics.Recall(thresholds=0.0, name="recall"),
+            keras.metrics.AUC(from_logits=True, name="auc"),
+        ],
+    )
+    optimizer.build(model.trainable_variables)
+    return model, optimizer
+
+
 def recalibrate_batch_norm(model: keras.Model, batches: Iterable[np.ndarray]) -> int:
     """Set every batch-norm layer's moving mean and variance to its mean per-batch statistics.
 

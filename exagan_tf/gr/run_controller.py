@@ -40,6 +40,7 @@ from pathlib import Path
 import yaml
 
 from exagan_tf.errors import cli_errors
+from exagan_tf.gr.architectures import build_classifier
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -78,44 +79,6 @@ def open_named_run(cfg, argv: Sequence[str], command: Sequence[str] | None = Non
         "settings ({diff}); choose another name or restore its settings",
         comparable=resume_settings,
     )
-
-
-def build_classifier(cfg, input_shape, data_format: str):
-    """The compiled model (BCE from logits, Adam with the original's betas) and its optimizer."""
-    import keras
-
-    from exagan_tf.gr.architectures import build_model
-    from exagan_tf.precision import loss_scaled
-
-    m, t = cfg.model_params, cfg.train_params
-    model = build_model(
-        m.architecture, input_shape, m.layer_param, m.dropout, m.activation, data_format
-    )
-    from exagan_tf.core import compat
-
-    if compat.is_multi_worker():  # Keras 3.15 fit across workers needs the workaround
-        model = compat.Model(model.inputs, model.outputs, name=model.name)
-    optimizer = loss_scaled(  # mixed_float16: loss scaling
-        keras.optimizers.Adam(
-            learning_rate=t.lr,
-            beta_1=t.betas[0],
-            beta_2=t.betas[1],
-            weight_decay=t.weight_decay or None,
-        )
-    )
-    model.compile(
-        optimizer=optimizer,
-        jit_compile=t.jit_compile,
-        loss=keras.losses.BinaryCrossentropy(from_logits=True),
-        metrics=[
-            keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy"),
-            keras.metrics.Precision(thresholds=0.0, name="precision"),
-            keras.metrics.Recall(thresholds=0.0, name="recall"),
-            keras.metrics.AUC(from_logits=True, name="auc"),
-        ],
-    )
-    optimizer.build(model.trainable_variables)
-    return model, optimizer
 
 
 def _epoch_log(logger, total_epochs: int, start_epoch: int):

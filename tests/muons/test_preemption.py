@@ -27,7 +27,7 @@ def test_sigterm_saves_stops_and_resumes(preprocessed, tmp_path):
     assert (run / "checkpoints" / f"ckpt-{step}.index").exists()
 
     out = sigterm_when(args, checkpoint_after(run / "checkpoints", step))
-    assert f"resumed {run} at step {step}" in out, out[-2000:]
+    assert f"resumed {run} from ckpt-{step} (step {step})" in out, out[-2000:]
     # a period interrupted at `step` is completed first: checkpoints stay on period boundaries
     periods = checkpoint_steps(out)
     assert periods and periods[0] == (step // PERIOD + 1) * PERIOD, (step, periods)
