@@ -33,7 +33,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from exagan_tf import distribute, runs
+from exagan_tf import distribute, fileio, runs
 from exagan_tf.core import callbacks as cb
 from exagan_tf.precision import apply_precision
 
@@ -150,5 +150,7 @@ class Lifecycle:
         """Write each ``models/<name>`` atomically: ``.keras`` whole models (loaded with
         ``safe_mode``), ``.weights.h5`` weights."""
         for name, model in files.items():
-            save = cb.save_model_atomic if name.endswith(".keras") else cb.save_weights_atomic
-            save(model, self.run.models / name)
+            if name.endswith(".keras"):
+                fileio.save_model_atomic(model, self.run.models / name)
+            else:
+                fileio.save_weights_atomic(model, self.run.models / name)

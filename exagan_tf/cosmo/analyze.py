@@ -116,27 +116,8 @@ def format_table(rows: dict[str, dict[str, float]]) -> str:
 
 @cli_errors
 def main(argv=None) -> int:
-    """``python -m exagan_tf.analyze TAG RUN``: ExaGAN's analysis, or (a tag of another system)
-    that system's, through ``exagan analyze``."""
-    raw = list(argv if argv is not None else sys.argv[1:])
-    valued = {"--checkpoint", "--n", "--expts", "--seed"}
-    positional = [
-        a
-        for i, a in enumerate(raw)
-        if not a.startswith("-") and (i == 0 or raw[i - 1] not in valued)
-    ]
-    if positional:
-        from exagan_tf import registry
-
-        try:
-            system = registry.find_tag(positional[0]).system.name
-        except UserError:
-            system = "exagan"  # an unknown tag is reported below with the run's own message
-        if system != "exagan":
-            from exagan_tf import cli
-
-            return cli.main(["analyze", *raw])
-    return analyze_run(raw)
+    """``python -m exagan_tf.cosmo.analyze TAG RUN``: analyse an ExaGAN run."""
+    return analyze_run(list(argv if argv is not None else sys.argv[1:]))
 
 
 def analyze_run(argv: list[str]) -> int:

@@ -58,21 +58,6 @@ def total_steps(cfg, n_train: int, max_steps: int | None) -> int:
 def main(argv=None) -> int:
     args = parse_args(argv)
     argv = list(argv if argv is not None else sys.argv[1:])
-    if args.config_file is None:
-        from exagan_tf import registry
-
-        tag = registry.find_tag(args.config)
-        if tag.system.name == "baryons":  # its own command line takes --max-steps too
-            from exagan_tf.baryons.train import main as baryons_main
-
-            return baryons_main(argv)
-        if tag.system.name != "exagan":
-            if args.max_steps is not None:
-                raise UserError(f"--max-steps: not an option of {tag.system.name} tags")
-            from exagan_tf import cli
-
-            return cli.main(["train", args.config, args.run, "--expts", args.expts,
-                             *(["--dry-run"] if args.dry_run else [])])
     from exagan_tf.config import EXPERIMENTS_DIR, DCGANConfig, config_for_run
 
     cfg = config_for_run(DCGANConfig, args.config_file or EXPERIMENTS_DIR / "exagan.yaml",

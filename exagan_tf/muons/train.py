@@ -311,7 +311,7 @@ def load_trained(run_dir: str | Path, which: str = "best_rchi2"):
         nets = {"encoder": model.encoder, "decoder": model.decoder}
     for prefix, net in nets.items():
         if which == "final":
-            from exagan_tf.core.callbacks import load_model_safe
+            from exagan_tf.fileio import load_model_safe
 
             name = "generator" if prefix == "g" else prefix
             path = models_dir / f"{name}_final.keras"

@@ -183,7 +183,7 @@ def _side_files(tmp: Path):
     reader = "muon ROOT files (muons.rootio via preprocess.scan_file)"
     for how, fraction in [("truncate", 0.5), ("truncate", 0.998), ("hdf5", 0), ("other_tree", 0),
                           ("missing_branch", 0), ("histogram", 0), ("px=nan", 0), ("w=-1", 0),
-                          ("id=11", 0)]:
+                          ("id=13.5", 0)]:
         path = tmp / f"r{len(list(tmp.iterdir()))}" / "muons_0000.root"
         path.parent.mkdir()
         _root_case(path, how, b"\x01garbage", fraction, 3)
@@ -249,10 +249,10 @@ def _side_files(tmp: Path):
 
 
 def _keras(tmp: Path):
-    from exagan_tf.core.callbacks import load_model_safe
+    from exagan_tf.fileio import load_model_safe
     from tests.hardening.test_safe_mode import _function_reference_model, _lambda_model
 
-    reader = "saved Keras models (core.callbacks.load_model_safe)"
+    reader = "saved Keras models (fileio.load_model_safe)"
     yield reader, "a Lambda layer (bytecode)", lambda: load_model_safe(
         _lambda_model(tmp / "l.keras"))
     yield reader, "an activation naming os.system", lambda: load_model_safe(
