@@ -15,9 +15,9 @@ straight, and on the 2-D test problem Heun with 8 steps already matches the targ
 spread to a few percent; more steps cost linearly.
 
 The noise of a training step is stateless, seeded by ``(seed, step)`` as the GAN's
-(:class:`exagan_tf.core.gan.GAN`): the same run draws the same numbers after a resume and on any
-number of replicas. What is saved and loaded (``.keras``, ``safe_mode``) is the velocity network;
-its custom layers are registered, none is a ``Lambda``.
+(:class:`exagan_tf.core.training.TrainingModel`): the same run draws the same numbers after a
+resume and on any number of replicas. What is saved and loaded (``.keras``, ``safe_mode``) is
+the velocity network; its custom layers are registered, none is a ``Lambda``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from exagan_tf.core.gan import _num_replicas, _replica_id
+from exagan_tf.core.training import TrainingModel
 
 #: Heun steps of :func:`sample` unless told otherwise (see the module docstring).
 SAMPLE_STEPS = 16
@@ -166,54 +166,38 @@ def build_mlp(dim: int, hidden: int = 64, depth: int = 3, cond_dim: int = 0,
     return keras.Model(inputs, keras.layers.Dense(dim, name="v")(h), name=name)
 
 
-class FlowMatching(keras.Model):
+class FlowMatching(TrainingModel):
     """Rectified-flow training of a velocity network (see the module docstring).
 
     Args:
         velocity: a network ``[x, t, *conditions] -> v`` of the shape of ``x``
             (:func:`build_unet`, :func:`build_mlp`).
-        seed: seed of the noise and time streams (with the step: stateless).
+        seed: seed of the noise and time streams (with the step: stateless, two streams per
+            step, drawn for the global batch as :class:`exagan_tf.core.training.TrainingModel`
+            does).
 
     ``fit`` takes batches ``x1`` (unconditional) or ``(x1, cond, ...)`` tuples (conditions in
     the order of the network's inputs after ``t``). Logged metric: ``loss``.
     """
 
+    step_optimizer = "optimizer"
+    seed_stride = 2
+
     def __init__(self, velocity: keras.Model, seed: int = 0, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(("loss",), seed=seed, **kwargs)
         self.velocity = velocity
-        self.seed = int(seed)
-        self.loss_tracker = keras.metrics.Mean(name="loss")
         self.built = True
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker]
-
-    @property
-    def step(self) -> tf.Variable:
-        """Optimizer updates so far: the run's global step."""
-        return self.optimizer.iterations
 
     def call(self, inputs, training=False):
         return self.velocity(inputs, training=training)
 
-    def _draw(self, sampler, shape, stream: int) -> tf.Tensor:
-        """Draw for the global batch from ``(seed, step, stream)`` and keep this replica's rows,
-        so training does not depend on the number of replicas."""
-        batch = shape[0]
-        seed = tf.stack([tf.cast(self.seed, tf.int64),
-                         tf.cast(self.optimizer.iterations, tf.int64) * 8 + stream])
-        rows = sampler(tf.concat([[batch * _num_replicas()], shape[1:]], 0), seed)
-        start = tf.cast(_replica_id(), tf.int32) * batch
-        return rows[start : start + batch]
-
     def flow_loss(self, x1, conditions=(), training=True):
         """The flow-matching loss of one batch (mean squared velocity error)."""
         x1 = tf.cast(x1, tf.float32)
-        shape = tf.shape(x1)
-        x0 = self._draw(tf.random.stateless_normal, shape, 0)
-        t = self._draw(tf.random.stateless_uniform, tf.stack([shape[0], 1]), 1)
-        t_b = tf.reshape(t, tf.concat([[shape[0]], tf.ones([tf.rank(x1) - 1], tf.int32)], 0))
+        batch, tail = tf.shape(x1)[0], tf.shape(x1)[1:]
+        x0 = self._draw(tf.random.stateless_normal, batch, tail, 0)
+        t = self._draw(tf.random.stateless_uniform, batch, [1], 1)
+        t_b = tf.reshape(t, tf.concat([[batch], tf.ones_like(tail)], 0))
         xt = (1.0 - t_b) * x0 + t_b * x1
         v = self.velocity([xt, t, *conditions], training=training)
         return tf.reduce_mean(tf.square(tf.cast(v, tf.float32) - (x1 - x0)))
@@ -222,12 +206,9 @@ class FlowMatching(keras.Model):
         x1, conditions = (data[0], tuple(data[1:])) if isinstance(data, tuple) else (data, ())
         with tf.GradientTape() as tape:
             loss = self.flow_loss(x1, conditions)
-            scaled = (self.optimizer.scale_loss(loss)
-                      if hasattr(self.optimizer, "scale_loss") else loss)
-        grads = tape.gradient(scaled, self.velocity.trainable_weights)
-        self.optimizer.apply_gradients(zip(grads, self.velocity.trainable_weights))
-        self.loss_tracker.update_state(loss)
-        return {"loss": self.loss_tracker.result()}
+        self._minimize(self.optimizer, tape, loss, self.velocity.trainable_weights)
+        self._track(loss=loss)
+        return self._results()
 
 
 def sample(velocity: keras.Model, n: int, seed: int = 0, steps: int = SAMPLE_STEPS,

@@ -71,7 +71,6 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     """Create or resume the run and train the flow until its last step (the arguments of
     :func:`exagan_tf.cosmo.train.train`)."""
     from exagan_tf.cosmo import data as cosmo_data
-    from exagan_tf.cosmo.train import total_steps
 
     train_files = cosmo_data.shard_files(cfg.datadir, cfg.dataname, "train")
     val_files = cosmo_data.shard_files(cfg.datadir, cfg.dataname, "val")
@@ -99,7 +98,10 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     my_shards = distribute.shard_files(
         list(zip(train_files, train_counts)), strategy, "training shard files"
     )
-    periods = math.ceil(total_steps(cfg, n_train, max_steps) / cfg.checkpt_batch)
+    # Nepochs passes over the images (as the DCGAN's train.total_steps), whole periods
+    wanted = cfg.Nepochs * max(n_train // cfg.batchsize, 1)
+    wanted = min(wanted, max_steps) if max_steps else wanted
+    periods = math.ceil(wanted / cfg.checkpt_batch)
     steps = periods * cfg.checkpt_batch
     life.record({"config_tag": tag, "data_format": "channels_last", "n_train": n_train,
                  "train_files": len(train_files), "model_kind": "flow"})

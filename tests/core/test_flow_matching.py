@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from exagan_tf.core import callbacks as cb
+from exagan_tf import fileio
 from exagan_tf.core import flow_matching as fm
 from tests.conftest import REPO
 
@@ -82,7 +82,7 @@ def test_unet_saves_and_loads_in_a_fresh_interpreter(tmp_path):
     # non-zero output weights, so the comparison sees the whole network
     net.get_layer("v").kernel.assign(np.full(net.get_layer("v").kernel.shape, 0.1, "float32"))
     path = tmp_path / "velocity.keras"
-    cb.save_model_atomic(net, path)
+    fileio.save_model_atomic(net, path)
     rng = np.random.default_rng(0)
     inputs = [rng.standard_normal((2, 8, 8, 1)), np.array([[0.3], [0.7]]),
               rng.standard_normal((2, 8, 8, 1)), np.array([[0.5], [1.0]])]
@@ -92,7 +92,7 @@ def test_unet_saves_and_loads_in_a_fresh_interpreter(tmp_path):
     code = (
         "import numpy as np, keras\n"
         "import exagan_tf.core.flow_matching  # registers the custom layers\n"
-        "from exagan_tf.core.callbacks import load_model_safe\n"
+        "from exagan_tf.fileio import load_model_safe\n"
         f"net = load_model_safe(__import__('pathlib').Path(r'{path}'))\n"
         f"f = np.load(r'{tmp_path / 'inputs.npz'}')\n"
         "out = keras.ops.convert_to_numpy(net([f[f'arr_{i}'] for i in range(4)]))\n"

@@ -7,7 +7,7 @@ import numpy as np
 import yaml
 
 from exagan_tf import cli
-from exagan_tf.core.callbacks import load_model_safe
+from exagan_tf.fileio import load_model_safe
 
 
 def test_fm_tag_trains_and_analyzes_through_exagan(tiny_experiment, tmp_path, monkeypatch,
