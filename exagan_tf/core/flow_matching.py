@@ -23,6 +23,7 @@ the velocity network; its custom layers are registered, none is a ``Lambda``.
 from __future__ import annotations
 
 import math
+import weakref
 
 import keras
 import numpy as np
@@ -231,21 +232,32 @@ def sample(velocity: keras.Model, n: int, seed: int = 0, steps: int = SAMPLE_STE
     return np.concatenate(out)
 
 
+_FIELDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _field(velocity):
+    """``v(x, t, conds)`` of ``velocity`` as one ``tf.function`` per network (traced once per
+    batch shape, not once per call)."""
+    if velocity not in _FIELDS:
+        @tf.function(reduce_retracing=True)
+        def field(x, t, conds):
+            tt = tf.fill([tf.shape(x)[0], 1], t)
+            return tf.cast(velocity([x, tt, *conds], training=False), tf.float32)
+
+        _FIELDS[velocity] = field
+    return _FIELDS[velocity]
+
+
 def _integrate(velocity, x, steps: int, heun: bool, conds) -> np.ndarray:
     dt = 1.0 / steps
-
-    @tf.function(reduce_retracing=True)
-    def field(x, t):
-        tt = tf.fill([tf.shape(x)[0], 1], t)
-        return tf.cast(velocity([x, tt, *conds], training=False), tf.float32)
-
+    field = _field(velocity)
     x = tf.constant(x)
     for i in range(steps):
         t = tf.constant(i * dt, tf.float32)
-        v = field(x, t)
+        v = field(x, t, conds)
         if heun:
             x_e = x + dt * v
-            x = x + 0.5 * dt * (v + field(x_e, t + dt))
+            x = x + 0.5 * dt * (v + field(x_e, t + dt, conds))
         else:
             x = x + dt * v
     return x.numpy()
