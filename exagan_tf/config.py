@@ -267,7 +267,9 @@ class DCGANConfig(RunSettings):
     lr_decay (fraction of the run at whose end both learning rates fall linearly to 0; 0 = the
     original's constant rates),
     dequantize (train on counts plus uniform [0, 1) noise, read generated images back with a
-    floor; False = the original) and precision (Keras dtype policy, see exagan_tf.precision).
+    floor; False = the original) and precision (Keras dtype policy, see exagan_tf.precision);
+    model_kind (dcgan, or flow: the flow-matching U-Net of exagan_tf.cosmo.fm, with fm_widths
+    per U-Net level and fm_steps Heun steps of its sampler).
     """
 
     dataname: str
@@ -299,9 +301,18 @@ class DCGANConfig(RunSettings):
     g_ema: float = 0.0
     lr_decay: float = 0.0
     dequantize: bool = False
+    model_kind: typing.Literal["dcgan", "flow"] = "dcgan"
+    fm_widths: tuple[int, ...] = (32, 64, 128)
+    fm_steps: int = 16
 
     def validate(self) -> str | None:
         """Return a one-line problem description, or None when the values are consistent."""
+        if self.model_kind == "flow":
+            if not self.fm_widths or min(self.fm_widths) < 1 or self.fm_steps < 1:
+                return "fm_widths must be positive widths and fm_steps >= 1"
+            if self.img_dim % 2 ** (len(self.fm_widths) - 1):
+                return (f"img_dim={self.img_dim} is not divisible by 2**(len(fm_widths) - 1)="
+                        f"{2 ** (len(self.fm_widths) - 1)}")
         if len(self.nconvfilters) != self.nlayers:
             return (
                 f"nconvfilters has {len(self.nconvfilters)} entries, "

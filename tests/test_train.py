@@ -66,6 +66,11 @@ def test_train_writes_run_and_analysis(tiny_experiment, capsys):
     for name in ("samples.png", "pixel_histogram.png", "power_spectrum.png", "metrics.json"):
         assert (adir / name).is_file(), name
     metrics = json.loads((adir / "metrics.json").read_text())
+    assert set(metrics["statistics"]) == {
+        "model", "floor, independent universes (median)", "floor, same universes",
+        "ceiling (untrained)", "classical (lognormal)"}
+    classical = metrics["statistics"]["classical (lognormal)"]
+    assert classical["pixel_ks"] < 0.05 and (run / "analysis" / "lognormal.npz").is_file()
     floor = metrics["statistics"]["floor, same universes"]
     ceiling = metrics["statistics"]["ceiling (untrained)"]
     assert floor["pk_frac_err"] < ceiling["pk_frac_err"]

@@ -11,7 +11,9 @@ same number of images, for (see :mod:`exagan_tf.cosmo.yardsticks`)
 - the floor from the *same universes*: the validation images interleaved with the reference
   (neighbouring slices of the same universes; correlated with the reference, so far tighter than
   any generator can be, kept as the original's kind of floor); and
-- the ceiling: an untrained generator (same architecture, fresh initialisation).
+- the ceiling: an untrained generator (same architecture, fresh initialisation); and
+- a classical baseline: a lognormal field with the training set's P(k) and pixel PDF
+  (:mod:`exagan_tf.cosmo.lognormal`, fitted once and kept in ``analysis/lognormal.npz``).
 
 The reference is ``val[0::2]`` of ``--n`` validation images spread evenly over every validation
 universe. Writes ``analysis/<checkpoint>/`` in the run: ``samples.png``,
@@ -75,6 +77,10 @@ def load_run_config(run_dir: Path):
 
 def load_generator(run_dir: Path, cfg, data_format: str, checkpoint: str):
     """Build the generator and load the weights of ``checkpoint``; return (model, description)."""
+    if cfg.model_kind == "flow":  # a velocity field (exagan_tf.cosmo.fm)
+        from exagan_tf.cosmo import fm
+
+        return fm.load_sampler(run_dir, cfg, checkpoint)
     import tensorflow as tf
 
     from exagan_tf.cosmo.dcgan import build_generator
@@ -99,6 +105,10 @@ def load_generator(run_dir: Path, cfg, data_format: str, checkpoint: str):
 
 def generate_counts(gen, cfg, data_format: str, n: int, seed: int):
     """``n`` generated images as particle counts (n, H, W)."""
+    if cfg.model_kind == "flow":
+        from exagan_tf.cosmo import fm
+
+        return fm.sample_counts(gen, cfg, n, seed)
     from exagan_tf.core.gan import generate_images
     from exagan_tf.cosmo.dcgan import counts_from_generated
 
@@ -147,7 +157,7 @@ def analyze_run(argv: list[str]) -> int:
     import json
 
     from exagan_tf.core import plots, stats
-    from exagan_tf.cosmo import yardsticks
+    from exagan_tf.cosmo import fm, lognormal, yardsticks
     from exagan_tf.cosmo.dcgan import build_generator
     from exagan_tf.fileio import write_json_atomic
 
@@ -166,9 +176,8 @@ def analyze_run(argv: list[str]) -> int:
 
     gen, source = load_generator(run_dir, cfg, data_format, args.checkpoint)
     trained = generate_counts(gen, cfg, data_format, half, args.seed)
-    untrained = generate_counts(
-        build_generator(cfg, data_format), cfg, data_format, half, args.seed
-    )
+    fresh = build_generator if cfg.model_kind != "flow" else lambda c, _: fm.build_velocity(c)
+    untrained = generate_counts(fresh(cfg, data_format), cfg, data_format, half, args.seed)
 
     floors = yardsticks.floor_statistics(yard, stats.summary_statistics)
     independent = floors[yardsticks.FLOOR_INDEPENDENT]
@@ -177,6 +186,8 @@ def analyze_run(argv: list[str]) -> int:
         f"{yardsticks.FLOOR_INDEPENDENT} (median)": independent["median"],
         yardsticks.FLOOR_SAME: floors[yardsticks.FLOOR_SAME],
         "ceiling (untrained)": stats.summary_statistics(ref, untrained),
+        "classical (lognormal)": stats.summary_statistics(
+            ref, lognormal.for_run(run_dir, cfg).sample(half, seed=args.seed)),
     }
     out_dir = run_dir / "analysis" / args.checkpoint
     out_dir.mkdir(parents=True, exist_ok=True)

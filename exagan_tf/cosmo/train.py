@@ -71,6 +71,10 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
           command: list[str] | None = None) -> int:
     """Create or resume the run and train until its last step (``command``: the words
     recorded in ``command.txt`` after the interpreter, default ``-m exagan_tf.train ARGV``)."""
+    if cfg.model_kind == "flow":  # the flow-matching kind (exagan_tf.cosmo.fm)
+        from exagan_tf.cosmo import fm
+
+        return fm.train(cfg, tag, run_id, expts, max_steps, argv, command)
     from exagan_tf.cosmo import data as cosmo_data
 
     train_files = cosmo_data.shard_files(cfg.datadir, cfg.dataname, "train")
