@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from exagan_tf.errors import UserError
+from exagan_tf.muons.muon_arrays import MUON, FileReport, check_muons, empty_muons
 
 TRACK_MEMBERS = ("fPdgCode", "fStartX", "fStartY", "fStartZ", "fPx", "fPy", "fPz", "fW")
 POINT_MEMBERS = ("fPdgCode", "fTrackID")
@@ -58,16 +59,14 @@ def _jagged(tree, name: str, path: Path):
 
 
 def read_cbmsim(tree, path: Path, check_finite: bool = True):
-    """(muons in cm and GeV/c, :class:`~exagan_tf.muons.rootio.FileReport`) of a cbmsim tree:
+    """(muons in cm and GeV/c, :class:`~exagan_tf.muons.muon_arrays.FileReport`) of a cbmsim tree:
     one entry per muon track with a vetoPoint, ``id`` = the point's PDG code."""
-    from exagan_tf.muons import rootio
-
     events = int(tree.num_entries)
-    report = rootio.FileReport(str(path), "cbmsim (MCTrack + vetoPoint, muons at the veto)",
+    report = FileReport(str(path), "cbmsim (MCTrack + vetoPoint, muons at the veto)",
                                entries=events)
     if events == 0:
         report.notes.append("'cbmsim' is empty (0 events)")
-        return rootio.empty_muons(), report
+        return empty_muons(), report
     point = {m: _jagged(tree, f"vetoPoint.{m}", path) for m in POINT_MEMBERS}
     track = {m: _jagged(tree, f"MCTrack.{m}", path) for m in TRACK_MEMBERS}
     n_tracks = track["fPdgCode"][1]
@@ -81,7 +80,7 @@ def read_cbmsim(tree, path: Path, check_finite: bool = True):
         raise UserError(f"{path}: vetoPoint.fTrackID and vetoPoint.fPdgCode differ in length")
     pdg = pdg.astype(np.int64)
     event = np.repeat(np.arange(events), n_points)
-    muon = np.abs(pdg) == rootio.MUON
+    muon = np.abs(pdg) == MUON
     codes, counts = np.unique(pdg[~muon], return_counts=True)
     report.skipped = {int(c): int(k) for c, k in zip(codes, counts)}
     pdg, tid, event = pdg[muon], tid[muon], event[muon]
@@ -107,5 +106,5 @@ def read_cbmsim(tree, path: Path, check_finite: bool = True):
         report.notes.append(f"{mismatch} muons whose MCTrack.fPdgCode differs from the "
                             "vetoPoint's; the category follows the vetoPoint, as originally")
     if check_finite:
-        rootio.check_muons(out, path)
+        check_muons(out, path)
     return out, report

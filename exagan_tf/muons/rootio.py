@@ -43,13 +43,14 @@ FairShip's simulation output (``cbmsim``) is read by :mod:`exagan_tf.muons.cbmsi
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 
 from exagan_tf.errors import UserError
 from exagan_tf.fileio import atomic_path
+from exagan_tf.muons import cbmsim
+from exagan_tf.muons.muon_arrays import MUON, FileReport, check_muons, empty_muons
 
 TREE_NAME = "pythia8-Geant4"
 LEAVES_11 = ("id", "px", "py", "pz", "x", "y", "z", "pythiaid", "parentid", "w", "ecut")
@@ -59,7 +60,6 @@ BRANCHES = LEAVES_11
 BOUND = ("id", "parentid", "pythiaid", "ecut", "w")  # always bound by MuonBackGenerator
 POSITIONS = ("x", "y", "z")
 G4_DECAYED = (211, 321, 130, 310, 3122, 3112, 3312)  # stable in g4Ex_gap's Pythia
-MUON = 13
 
 
 def _uproot():
@@ -166,24 +166,6 @@ def write_muons(
 ) -> Path:
     """Write muon arrays (cm, GeV/c) to ``path`` as the ``pythia8-Geant4`` tree."""
     return write_branches(path, to_branches(muons, leaves, ecut), overwrite=overwrite)
-
-
-@dataclasses.dataclass
-class FileReport:
-    """What one file held: its layout, entries, muons kept, entries skipped per PDG id, notes."""
-
-    path: str
-    layout: str
-    entries: int = 0
-    muons: int = 0
-    skipped: dict[int, int] = dataclasses.field(default_factory=dict)
-    notes: list[str] = dataclasses.field(default_factory=list)
-    ecut: float | None = None  # largest ecut of the muons kept (None: no ecut leaf)
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["skipped"] = {str(k): v for k, v in sorted(self.skipped.items())}
-        return d
 
 
 def _open(path: Path):
@@ -305,27 +287,6 @@ def _select_muons(cols: dict[str, np.ndarray], report: FileReport, path: Path,
     return out
 
 
-def check_muons(out: dict[str, np.ndarray], path) -> None:
-    """NaN or infinite momenta, positions or weights and negative weights are a UserError
-    naming the file, the branch and the first bad muon."""
-    for k in ("px", "py", "pz", "x", "y", "z", "w"):
-        bad = np.flatnonzero(~np.isfinite(out[k]))
-        if bad.size:
-            raise UserError(f"{path}: branch '{k}' has {bad.size} non-finite values "
-                            f"(first at muon {bad[0]}: {out[k][bad[0]]})")
-    negative = np.flatnonzero(out["w"] < 0)
-    if negative.size:
-        raise UserError(f"{path}: branch 'w' has {negative.size} negative weights "
-                        f"(first at muon {negative[0]}: {out['w'][negative[0]]}); "
-                        "expected w >= 0")
-
-
-def empty_muons() -> dict[str, np.ndarray]:
-    """Muon arrays with no muon."""
-    keys = ("x", "y", "z", "px", "py", "pz", "w", "id", "pythiaid", "parentid", "ecut")
-    return {k: np.zeros(0) for k in keys}
-
-
 def read_file(path: str | Path, check_finite: bool = True
               ) -> tuple[dict[str, np.ndarray], FileReport]:
     """(muons in cm and GeV/c, report) of a FairShip file: ``pythia8-Geant4`` (TNtuple or
@@ -339,8 +300,6 @@ def read_file(path: str | Path, check_finite: bool = True
     with _open(path) as f:
         tree = _muon_tree(f, path)
         if tree is None:
-            from exagan_tf.muons import cbmsim
-
             return _guarded(path, cbmsim.read_cbmsim, f["cbmsim"], path, check_finite)
         cols, report = _guarded(path, _read_tree, tree, path)
         if not cols:
