@@ -53,19 +53,24 @@ def _derivative_shift(min_derivative: float) -> float:
     return math.log(math.expm1(1.0 - min_derivative))
 
 
-def _knots(unnorm: tf.Tensor, bound: float, min_bin: float) -> tuple[tf.Tensor, tf.Tensor]:
-    """(knot positions (..., K + 1) from -B to B, bin sizes (..., K)) of softmax bin sizes."""
+def _knots(unnorm: tf.Tensor, bound: float, min_bin: float) -> tf.Tensor:
+    """Knot positions (..., K + 1) from -B to B of softmax bin sizes floored at ``min_bin``:
+    the cumulative sum as one small matmul (faster than ``cumsum`` on CPU, measured)."""
     k = unnorm.shape[-1]
-    frac = min_bin + (1.0 - min_bin * k) * tf.nn.softmax(unnorm, axis=-1)
-    cum = tf.math.cumsum(frac, axis=-1)
-    zero = tf.zeros_like(cum[..., :1])
-    knots = 2.0 * bound * tf.concat([zero, cum[..., :-1], zero + 1.0], axis=-1) - bound
-    return knots, knots[..., 1:] - knots[..., :-1]
+    e = tf.exp(unnorm - tf.reduce_max(unnorm, axis=-1, keepdims=True))
+    tri = tf.constant(np.triu(np.ones((k, k + 1)), 1), e.dtype)  # [0, e1, e1 + e2, ...]
+    cum = tf.reshape(tf.reshape(e, [-1, k]) @ tri, tf.concat([tf.shape(e)[:-1], [k + 1]], 0))
+    steps = tf.constant(np.arange(k + 1) * min_bin, e.dtype)
+    frac = steps + (1.0 - min_bin * k) * cum / cum[..., -1:]
+    return 2.0 * bound * frac - bound
 
 
 def _pick(params: tf.Tensor, idx: tf.Tensor) -> tf.Tensor:
-    """params[..., idx] for a per-element bin index ``idx`` (same leading shape)."""
-    return tf.gather(params, idx[..., None], batch_dims=idx.shape.rank)[..., 0]
+    """params[..., idx] for a per-element index ``idx`` (the leading shape of ``params``), by
+    one gather on the flattened array."""
+    k = tf.shape(params)[-1]
+    flat = tf.reshape(tf.range(tf.size(idx)), tf.shape(idx)) * k + idx
+    return tf.gather(tf.reshape(params, [-1]), flat)
 
 
 def rq_spline(
@@ -88,28 +93,30 @@ def rq_spline(
     Returns:
         (outputs (...,), log |d output / d input| (...,)).
     """
-    xk, w = _knots(w_un, bound, min_bin)
-    yk, h = _knots(h_un, bound, min_bin)
-    d_in = min_derivative + tf.nn.softplus(d_un + _derivative_shift(min_derivative))
-    one = tf.ones_like(d_in[..., :1])
-    d = tf.concat([one, d_in, one], axis=-1)
+    xk = _knots(w_un, bound, min_bin)
+    yk = _knots(h_un, bound, min_bin)
     inside = (x > -bound) & (x < bound)
     xc = tf.clip_by_value(x, -bound, bound)
     edges = yk if inverse else xk
     idx = tf.reduce_sum(tf.cast(xc[..., None] >= edges[..., 1:-1], tf.int32), axis=-1)
-    xk_b, w_b, yk_b, h_b = _pick(xk, idx), _pick(w, idx), _pick(yk, idx), _pick(h, idx)
-    d0, d1 = _pick(d[..., :-1], idx), _pick(d[..., 1:], idx)
+    x0, x1, y0, y1 = _pick(xk, idx), _pick(xk, idx + 1), _pick(yk, idx), _pick(yk, idx + 1)
+    zero = tf.zeros_like(d_un[..., :1])
+    d_pad = tf.concat([zero, d_un, zero], axis=-1)  # boundary derivatives: exactly 1
+    shift = _derivative_shift(min_derivative)
+    d0 = min_derivative + tf.nn.softplus(_pick(d_pad, idx) + shift)
+    d1 = min_derivative + tf.nn.softplus(_pick(d_pad, idx + 1) + shift)
+    w_b, h_b = x1 - x0, y1 - y0
     s = h_b / w_b
     if inverse:
-        dy = xc - yk_b
+        dy = xc - y0
         a = h_b * (s - d0) + dy * (d1 + d0 - 2.0 * s)
         b = h_b * d0 - dy * (d1 + d0 - 2.0 * s)
         c = -s * dy
         disc = tf.maximum(b * b - 4.0 * a * c, 0.0)
         xi = tf.clip_by_value(2.0 * c / (-b - tf.sqrt(disc)), 0.0, 1.0)
-        out = xi * w_b + xk_b
+        out = xi * w_b + x0
     else:
-        xi = tf.clip_by_value((xc - xk_b) / w_b, 0.0, 1.0)
+        xi = tf.clip_by_value((xc - x0) / w_b, 0.0, 1.0)
         out = None
     t = xi * (1.0 - xi)
     den = s + (d1 + d0 - 2.0 * s) * t
@@ -119,7 +126,7 @@ def rq_spline(
         - 2.0 * tf.math.log(den)
     )
     if not inverse:
-        out = yk_b + h_b * (s * xi * xi + d0 * t) / den
+        out = y0 + h_b * (s * xi * xi + d0 * t) / den
     else:
         logdet = -logdet
     out = tf.where(inside, out, x)
@@ -247,6 +254,9 @@ class SplineFlow(MultiWorkerFit, keras.Model):
         layers: coupling layers.
         bins, hidden, depth, bound: of each coupling layer.
         mask_seed: seed of the masks' permutations (:func:`coupling_masks`).
+        squash: 0, or a ∈ (0, 1): data bounded to [-1, 1] enter as u = atanh(a x) (and samples
+            leave as tanh(u) / a), so the spline layers see an unbounded variable and a sample
+            cannot leave (-1/a, 1/a); log |det| includes the map.
     """
 
     def __init__(
@@ -258,9 +268,13 @@ class SplineFlow(MultiWorkerFit, keras.Model):
         depth: int = 2,
         bound: float = 5.0,
         mask_seed: int = 0,
+        squash: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if not 0.0 <= squash < 1.0:
+            raise ValueError(f"squash={squash}: expected 0 (none) or a factor in (0, 1)")
+        self.squash = float(squash)
         self.dim, self.n_layers, self.bins = int(dim), int(layers), int(bins)
         self.hidden, self.depth, self.bound, self.mask_seed = int(hidden), int(depth), bound, mask_seed
         self.couplings = [
@@ -290,6 +304,10 @@ class SplineFlow(MultiWorkerFit, keras.Model):
         """(z = f(x), log |det df/dx|) per row."""
         z = tf.cast(x, self.compute_dtype)
         total = tf.zeros(tf.shape(z)[:1], z.dtype)
+        if self.squash:
+            a = tf.cast(self.squash, z.dtype)
+            total += tf.reduce_sum(tf.math.log(a) - tf.math.log1p(-tf.square(a * z)), axis=-1)
+            z = tf.atanh(a * z)
         for c in self.couplings:
             z, ld = c(z)
             total += ld
@@ -305,9 +323,11 @@ class SplineFlow(MultiWorkerFit, keras.Model):
         x = tf.cast(z, self.compute_dtype)
         for c in reversed(self.couplings):
             x, _ = c.inverse(x)
+        if self.squash:
+            x = tf.tanh(x) / tf.cast(self.squash, x.dtype)
         return x
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, jit_compile=True)
     def _inverse_graph(self, z):
         return self.inverse(z)
 
@@ -362,4 +382,5 @@ class SplineFlow(MultiWorkerFit, keras.Model):
             "depth": self.depth,
             "bound": self.bound,
             "mask_seed": self.mask_seed,
+            "squash": self.squash,
         }

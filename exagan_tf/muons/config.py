@@ -142,12 +142,19 @@ class MuonVAEConfig:
 
 
 def load_muon_config(tag: str, path: str | Path | None = None):
-    """Load a tag of ``experiments/muons.yaml``: ``gan*`` tags are GANs, ``vae*`` VAEs."""
+    """Load a tag of ``experiments/muons.yaml``: ``gan*`` tags are GANs, ``vae*`` VAEs,
+    ``flow*`` spline flows (:mod:`exagan_tf.muons.flow`), ``gmm*`` Gaussian mixtures
+    (:mod:`exagan_tf.muons.gmm`)."""
+    from exagan_tf.muons.flow import MuonFlowConfig
+    from exagan_tf.muons.gmm import MuonGMMConfig
+
     path = Path(path or MUON_EXPERIMENTS)
     tags = read_tags(path)
-    if tag in tags and not tag.startswith(("gan", "vae")):
+    kinds = {"gan": MuonGANConfig, "vae": MuonVAEConfig, "flow": MuonFlowConfig,
+             "gmm": MuonGMMConfig}
+    kind = next((k for k in kinds if tag.startswith(k)), None)
+    if tag in tags and kind is None:
         from exagan_tf.errors import UserError
 
-        raise UserError(f"{path}: tag '{tag}' must start with 'gan' or 'vae'")
-    cls = MuonVAEConfig if tag.startswith("vae") else MuonGANConfig
-    return load_config(cls, path, tag)
+        raise UserError(f"{path}: tag '{tag}' must start with 'gan', 'vae', 'flow' or 'gmm'")
+    return load_config(kinds[kind or "gan"], path, tag)

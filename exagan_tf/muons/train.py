@@ -1,11 +1,16 @@
-"""Train the muon GAN or VAE of one category through the shared loops.
+"""Train the muon GAN, VAE, spline flow or Gaussian mixture of one category.
 
     python -m exagan_tf.muons.train gan TAG RUN [--category CAT] [-nG 6 -nD 3 -layersG 2
         -layersD 2 -l 5e-5 -o 0] [--datadir DIR] [--steps N]
     python -m exagan_tf.muons.train vae TAG RUN [--category CAT] [-iE 100 -iD 100 -layersE 3
         -layersD 3 -x 1000 -lr 1e-3] [--datadir DIR] [--steps N]
+    python -m exagan_tf.muons.train flow TAG RUN [--category CAT] [-lr 1e-3]
+    python -m exagan_tf.muons.train gmm TAG RUN [--category CAT]
 
-TAG is a tag of ``experiments/muons.yaml`` (``gan_*`` / ``vae_*``); the flags override its keys
+The flow (:mod:`exagan_tf.muons.flow`) trains on the same loop as the VAE; the Gaussian mixture
+(:mod:`exagan_tf.muons.gmm`) by weighted EM, judged by the same FOM.
+
+TAG is a tag of ``experiments/muons.yaml`` (``gan_*`` / ``vae_*`` / ``flow_*`` / ``gmm_*``); the flags override its keys
 and the resolved values are the run's config. Output: ``expts/muon_TAG/runRUN_CAT/`` with
 config.yaml, command.txt, train.log, TensorBoard ``logs/`` (losses; every ``save_interval``
 steps the FOM rchi2 / overlap / AUC, 1D and 2D histograms real vs generated, the BDT output),
@@ -44,6 +49,8 @@ VAE_FLAGS = {
     "-x": ("xent_factor", float),
     "-lr": ("learning_rate", float),
 }
+FLOW_FLAGS = {"-lr": ("learning_rate", float)}
+KIND_FLAGS = {"gan": GAN_FLAGS, "vae": VAE_FLAGS, "flow": FLOW_FLAGS, "gmm": {}}
 BEST_KEYS = ("rchi2", "nonoverlap", "auc_gap")
 FOM_KEYS = ("rchi2", "overlap", "nonoverlap", "auc", "auc_gap", "dof")
 
@@ -55,7 +62,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="kind", required=True)
-    for kind, flags in (("gan", GAN_FLAGS), ("vae", VAE_FLAGS)):
+    for kind, flags in KIND_FLAGS.items():
         s = sub.add_parser(kind, help=f"train the muon {kind.upper()}")
         s.add_argument("tag", help=f"{kind}_* tag of experiments/muons.yaml")
         s.add_argument("run", help="run number or name")
@@ -80,7 +87,7 @@ def resolve_config(args: argparse.Namespace):
         raise UserError(f"tag '{args.tag}' is not a {args.kind} tag (expected {args.kind}_*)")
     cfg = load_muon_config(args.tag, args.config_file)
     values = config_to_dict(cfg)
-    flags = GAN_FLAGS if args.kind == "gan" else VAE_FLAGS
+    flags = KIND_FLAGS[args.kind]
     for key, _ in flags.values():
         if getattr(args, key, None) is not None:
             values[key] = getattr(args, key)
@@ -106,6 +113,11 @@ def main(argv=None) -> int:
         print(yaml.safe_dump({args.tag: config_to_dict(cfg)}, sort_keys=False), end="")
         return 0
     argv = list(argv if argv is not None else sys.argv[1:])
+    if args.kind == "gmm":
+        from exagan_tf.muons.gmm import train_gmm
+
+        train_gmm(cfg, args.tag, args.run, Path(args.expts), argv)
+        return 0
     train(args.kind, cfg, args.tag, args.run, Path(args.expts), argv)
     return 0
 
@@ -231,7 +243,7 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
     )
     with strategy.scope():
         keras.utils.set_random_seed(cfg.seed)
-        model = build_gan_model(cfg, cat.dim) if kind == "gan" else build_vae_model(cfg, cat.dim)
+        model = KIND_BUILDERS[kind](cfg, cat.dim)
         best = {
             k: tf.Variable(math.inf, dtype=tf.float64, trainable=False, name=f"best_{k}")
             for k in BEST_KEYS
@@ -244,9 +256,11 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
             "g_optimizer": model.g_optimizer,
         }
         save = {"g": model.generator, "d": model.discriminator}
-    else:
+    elif kind == "vae":
         nets = {"encoder": model.encoder, "decoder": model.decoder, "optimizer": model.optimizer}
         save = {"decoder": model.decoder, "encoder": model.encoder}
+    else:
+        nets, save = {"flow": model, "optimizer": model.optimizer}, {"flow": model}
     ckpt = tf.train.Checkpoint(**nets, **best)
     manager = tf.train.CheckpointManager(ckpt, run.checkpoints, max_to_keep=cfg.keep_checkpoints)
     if manager.latest_checkpoint:
@@ -268,6 +282,8 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
             from exagan_tf.core.gan import generate_images
 
             out = generate_images(model.generator, cfg.latent, n, cfg.seed + 777, 4096)
+        elif kind == "flow":
+            out = np.clip(model.sample(n, seed=cfg.seed + 777), -1.0, 1.0)
         else:
             out = 2.0 * model.sample(n=n, seed=cfg.seed + 777) - 1.0
         return np.asarray(out, np.float64)
@@ -290,6 +306,10 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
     def make_data(batch_size: int):
         # multi-worker: every worker draws its own weighted stream from all training muons
         seed = distribute.worker_seed(cfg.seed * 1_000_003 + start, strategy)
+        if kind == "flow":
+            from exagan_tf.muons.flow import flow_dataset
+
+            return flow_dataset(cfg, x_tr, w_tr, seed)
         data = pp.weighted_dataset(x_tr, w_tr, batch_size, seed=seed)
         return data.map(lambda b: (b + 1.0) / 2.0) if kind == "vae" else data
 
@@ -336,14 +356,16 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
         log.info(f"stopped at step {preempt.saved_step} of {steps}; resume with the same command")
         return run.path
     done = int(model.step.numpy())
-    final = "generator" if kind == "gan" else "decoder"
+    final = {"gan": "generator", "vae": "decoder", "flow": "flow"}[kind]
     cb.save_model_atomic(
-        save["g" if kind == "gan" else "decoder"], run.models / f"{final}_final.keras"
+        save[{"gan": "g", "vae": "decoder", "flow": "flow"}[kind]], run.models / f"{final}_final.keras"
     )
     if kind == "vae":
         cb.save_model_atomic(model.encoder, run.models / "encoder_final.keras")
     write_json_atomic(
-        run.models / "final.json", {"step": done, **monitor.last_stats}, overwrite=True
+        run.models / "final.json",
+        {"step": done, "train_seconds": time.perf_counter() - t0, **monitor.last_stats},
+        overwrite=True,
     )
     log.info(f"done: step {done}, {(done - start) / (time.perf_counter() - t0):.1f} steps/s")
     return run.path
@@ -359,27 +381,41 @@ def load_run_config(run_dir: str | Path):
 
     from exagan_tf.config import config_from_dict
     from exagan_tf.muons.config import MuonGANConfig, MuonVAEConfig
+    from exagan_tf.muons.flow import MuonFlowConfig
+    from exagan_tf.muons.gmm import MuonGMMConfig
 
     run_dir = Path(run_dir)
     path = run_dir / "config.yaml"
     if not path.is_file():
         raise UserError(f"{run_dir}: no config.yaml; not a muon run directory")
     values = yaml.safe_load(path.read_text())
-    kind = "vae" if "xent_factor" in values else "gan"
-    cls = MuonVAEConfig if kind == "vae" else MuonGANConfig
+    if not isinstance(values, dict):
+        raise UserError(f"{path}: expected a mapping of config keys")
+    kind = ("vae" if "xent_factor" in values else "flow" if "bins" in values
+            else "gmm" if "components" in values else "gan")
+    cls = {"gan": MuonGANConfig, "vae": MuonVAEConfig, "flow": MuonFlowConfig,
+           "gmm": MuonGMMConfig}[kind]
     return kind, config_from_dict(cls, values, str(path))
 
 
 def load_trained(run_dir: str | Path, which: str = "best_rchi2"):
-    """(kind, config, model) of a run: the GAN generator, or the VAE (encoder + decoder), with
-    the weights ``which`` = best_rchi2 | best_nonoverlap | best_auc_gap | final."""
+    """(kind, config, model) of a run: the GAN generator, the VAE (encoder + decoder), the flow
+    or the Gaussian mixture, with the weights ``which`` = best_rchi2 | best_nonoverlap |
+    best_auc_gap | final (a mixture has one fit: ``which`` is ignored)."""
     from exagan_tf.muons import preprocess as pp
 
     run_dir = Path(run_dir)
     kind, cfg = load_run_config(run_dir)
     dim = pp.get_category(cfg.category).dim
     models_dir = run_dir / "models"
-    if kind == "gan":
+    if kind == "gmm":
+        from exagan_tf.muons.gmm import load_mixture
+
+        return kind, cfg, load_mixture(models_dir / "gmm.npz")
+    if kind == "flow":
+        model = build_flow_model(cfg, dim)
+        nets = {"flow": model}
+    elif kind == "gan":
         from exagan_tf.muons import models
 
         g = models.build_generator(dim, cfg.node_factor_G, cfg.num_layersG, cfg.latent)
@@ -402,6 +438,16 @@ def load_trained(run_dir: str | Path, which: str = "best_rchi2"):
                 raise UserError(f"{path}: no such weights file (which={which!r})")
             net.load_weights(path)
     return kind, cfg, (nets["g"] if kind == "gan" else model)
+
+
+def build_flow_model(cfg, dim: int):
+    """The compiled spline flow (:func:`exagan_tf.muons.flow.build_flow_model`)."""
+    from exagan_tf.muons import flow
+
+    return flow.build_flow_model(cfg, dim)
+
+
+KIND_BUILDERS = {"gan": build_gan_model, "vae": build_vae_model, "flow": build_flow_model}
 
 
 if __name__ == "__main__":
