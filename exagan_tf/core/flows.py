@@ -276,7 +276,8 @@ class SplineFlow(MultiWorkerFit, keras.Model):
             raise ValueError(f"squash={squash}: expected 0 (none) or a factor in (0, 1)")
         self.squash = float(squash)
         self.dim, self.n_layers, self.bins = int(dim), int(layers), int(bins)
-        self.hidden, self.depth, self.bound, self.mask_seed = int(hidden), int(depth), bound, mask_seed
+        self.hidden, self.depth = int(hidden), int(depth)
+        self.bound, self.mask_seed = float(bound), int(mask_seed)
         self.couplings = [
             RQSCoupling(m, bins, hidden, depth, bound, name=f"coupling_{i}")
             for i, m in enumerate(coupling_masks(self.dim, self.n_layers, mask_seed))

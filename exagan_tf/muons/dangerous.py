@@ -351,13 +351,18 @@ def evaluate_run(
     data_dir: str | Path | None = None,
     prior_mix: float = 0.1,
 ) -> dict:
-    """:func:`targeted_generation` for a trained VAE run against a saved reference."""
+    """:func:`targeted_generation` for a trained VAE or flow run against a saved reference."""
     from exagan_tf.muons.preprocess import load_transforms
     from exagan_tf.muons.train import load_trained
 
     kind, cfg, vae = load_trained(run_dir, which)
-    if kind != "vae":
-        raise UserError(f"{run_dir}: a {kind} run; targeting the dangerous region needs a VAE")
+    if kind == "flow":
+        from exagan_tf.muons.flow import FlowLatents
+
+        vae = FlowLatents(vae)  # the flow's base space as the latent space
+    elif kind != "vae":
+        raise UserError(f"{run_dir}: a {kind} run; targeting the dangerous region needs a VAE "
+                        "or a flow")
     transform = load_transforms(data_dir or cfg.datadir)[cfg.category]
     ref = load_reference(reference, cfg.category)
     out = targeted_generation(

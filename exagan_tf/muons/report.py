@@ -1,7 +1,10 @@
 """The figure-of-merit table of trained muon runs: per category, the real-vs-real floor, the
-untrained networks and the trained GAN and VAE, each as reduced chi^2 / overlap / ROC AUC.
+untrained networks and the trained GAN and VAE, and where they exist the Gaussian mixture (the
+classical baseline, :mod:`exagan_tf.muons.gmm`) and the spline flow
+(:mod:`exagan_tf.muons.flow`), each as reduced chi^2 / overlap / ROC AUC.
 
     python -m exagan_tf.muons.report [--expts expts] [--run 0] [--gan gan_demo] [--vae vae_demo]
+        [--flow flow_demo] [--gmm gmm_demo]
 
 reads ``EXPTS/muon_TAG/runRUN_CATEGORY/`` (``fom_floor.json``, ``fom_untrained.json`` and
 ``models/final.json``, the FOM at the last step: the best-model records are chosen on the same
@@ -53,7 +56,8 @@ def collect(expts: str | Path, run: str, tags: dict[str, str]) -> dict[str, dict
         row: dict = {}
         for kind, tag in tags.items():
             rd = expts / f"muon_{tag}" / f"run{run}_{cat}"
-            row.setdefault("floor", _read(rd / "fom_floor.json"))
+            if row.get("floor") is None:
+                row["floor"] = _read(rd / "fom_floor.json")
             row[f"{kind}_untrained"] = _read(rd / "fom_untrained.json")
             final = _read(rd / "models" / "final.json")
             row[kind] = final
@@ -69,12 +73,17 @@ def markdown_table(rows: dict[str, dict], kinds=("gan", "vae")) -> str:
     }
     head = ["category", "floor (real vs real)"]
     for k in kinds:
+        if k == "gmm":  # a fit, not a network: no untrained state, EM iterations
+            head += [f"Gaussian mixture ({steps[k] or '?'} EM iterations)"]
+            continue
         head += [f"{k.upper()} untrained", f"{k.upper()} ({steps[k] or '?'} steps)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for cat, r in rows.items():
         cells = [LABELS[cat], fom_cell(r.get("floor"))]
         for k in kinds:
-            cells += [fom_cell(r.get(f"{k}_untrained")), fom_cell(r.get(k))]
+            if k != "gmm":
+                cells.append(fom_cell(r.get(f"{k}_untrained")))
+            cells.append(fom_cell(r.get(k)))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -87,11 +96,16 @@ def main(argv=None) -> int:
     p.add_argument("--run", default="0", help="run number or name")
     p.add_argument("--gan", default="gan_demo", help="GAN config tag")
     p.add_argument("--vae", default="vae_demo", help="VAE config tag")
+    p.add_argument("--flow", default="flow_demo", help="spline-flow config tag")
+    p.add_argument("--gmm", default="gmm_demo", help="Gaussian-mixture config tag")
     args = p.parse_args(argv)
-    rows = collect(args.expts, args.run, {"gan": args.gan, "vae": args.vae})
+    tags = {"gan": args.gan, "vae": args.vae, "gmm": args.gmm, "flow": args.flow}
+    rows = collect(args.expts, args.run, tags)
     if not any(v for r in rows.values() for v in r.values()):
-        raise UserError(f"{args.expts}: no muon runs run{args.run}_* of {args.gan} or {args.vae}")
-    print(markdown_table(rows))
+        raise UserError(f"{args.expts}: no muon runs run{args.run}_* of {', '.join(tags.values())}")
+    # GAN and VAE columns always; the mixture's and the flow's where a run exists
+    kinds = [k for k in tags if k in ("gan", "vae") or any(r.get(k) for r in rows.values())]
+    print(markdown_table(rows, tuple(kinds)))
     return 0
 
 

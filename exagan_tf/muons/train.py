@@ -7,10 +7,10 @@
     python -m exagan_tf.muons.train flow TAG RUN [--category CAT] [-lr 1e-3]
     python -m exagan_tf.muons.train gmm TAG RUN [--category CAT]
 
-The flow (:mod:`exagan_tf.muons.flow`) trains on the same loop as the VAE; the Gaussian mixture
-(:mod:`exagan_tf.muons.gmm`) by weighted EM, judged by the same FOM.
+The flow (``flow_*`` tags, :mod:`exagan_tf.muons.flow`) trains on the same loop as the VAE; the
+Gaussian mixture (``gmm_*``, :mod:`exagan_tf.muons.gmm`) by weighted EM, judged by the same FOM.
 
-TAG is a tag of ``experiments/muons.yaml`` (``gan_*`` / ``vae_*`` / ``flow_*`` / ``gmm_*``); the flags override its keys
+TAG is a tag of ``experiments/muons.yaml`` (``gan_*`` / ``vae_*``); the flags override its keys
 and the resolved values are the run's config. Output: ``expts/muon_TAG/runRUN_CAT/`` with
 config.yaml, command.txt, train.log, TensorBoard ``logs/`` (losses; every ``save_interval``
 steps the FOM rchi2 / overlap / AUC, 1D and 2D histograms real vs generated, the BDT output),
@@ -358,7 +358,8 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
     done = int(model.step.numpy())
     final = {"gan": "generator", "vae": "decoder", "flow": "flow"}[kind]
     cb.save_model_atomic(
-        save[{"gan": "g", "vae": "decoder", "flow": "flow"}[kind]], run.models / f"{final}_final.keras"
+        save[{"gan": "g", "vae": "decoder", "flow": "flow"}[kind]],
+        run.models / f"{final}_final.keras",
     )
     if kind == "vae":
         cb.save_model_atomic(model.encoder, run.models / "encoder_final.keras")
