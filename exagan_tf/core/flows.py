@@ -340,9 +340,17 @@ class SplineFlow(MultiWorkerFit, keras.Model):
         return self.generate(z, batch)
 
     def generate(self, z: np.ndarray, batch: int = 65536) -> np.ndarray:
-        """f^{-1}(z) of base draws ``z`` (n, dim), in batches (NumPy float32)."""
-        parts = [self._inverse_graph(tf.constant(z[i : i + batch])).numpy()
-                 for i in range(0, len(z), batch)]
+        """f^{-1}(z) of base draws ``z`` (n, dim), in batches (NumPy float32). The inverse is
+        XLA-compiled once per batch shape, so every chunk is padded with zeros to ``batch``
+        rows (or, for fewer rows, to the next power of two, at least 256)."""
+        z = np.asarray(z, np.float32)
+        size = batch if len(z) >= batch else max(256, 1 << max(len(z) - 1, 0).bit_length())
+        parts = []
+        for i in range(0, len(z), batch):
+            chunk = z[i : i + batch]
+            padded = np.zeros((size, self.dim), np.float32)
+            padded[: len(chunk)] = chunk
+            parts.append(self._inverse_graph(tf.constant(padded)).numpy()[: len(chunk)])
         return np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
 
     @staticmethod

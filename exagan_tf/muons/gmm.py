@@ -12,7 +12,8 @@ responsibilities r_ik); the M-step is the weighted one, written here on all trai
     n_k = sum_i w_i r_ik,  pi_k = n_k / sum_k n_k,  mu_k = sum_i w_i r_ik x_i / n_k,
     Sigma_k = sum_i w_i r_ik (x_i - mu_k)(x_i - mu_k)^T / n_k + reg_covar I,
 
-iterated until the weighted mean log-likelihood gains less than ``tol`` per iteration. Weighting
+iterated until the weighted mean log-likelihood gains less than ``tol`` (1e-3, scikit-learn's
+default) per iteration. Weighting
 the M-step rather than resampling: every row enters once with its weight (resampling by weight
 repeats the heavy rows and drops light ones; the weights' effective sample size is 16-65k of
 53-86k rows here), and the fitted parameters are a deterministic function of the data.
@@ -49,7 +50,7 @@ class MuonGMMConfig:
     datadir: str
     components: int = 64
     max_iter: int = 200
-    tol: float = 1e-4
+    tol: float = 1e-3
     reg_covar: float = 1e-6
     init_rows: int = 20_000
     bdt_train_size: int = 50_000
@@ -113,14 +114,23 @@ def fit_weighted_mixture(
     w: np.ndarray,
     components: int = 64,
     max_iter: int = 200,
-    tol: float = 1e-4,
+    tol: float = 1e-3,
     reg_covar: float = 1e-6,
     init_rows: int = 20_000,
     seed: int = 0,
     log=None,
 ):
     """A scikit-learn ``GaussianMixture`` fitted to the weighted rows by weighted EM (module
-    notes). Returns (mixture, iterations, weighted mean log-likelihood per iteration)."""
+    notes). Returns (mixture, iterations, weighted mean log-likelihood per iteration). One
+    BLAS/OpenMP thread: on the shared 2-core machine more threads busy-wait (as the FOM's)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        return _fit_weighted_mixture(x, w, components, max_iter, tol, reg_covar, init_rows,
+                                     seed, log)
+
+
+def _fit_weighted_mixture(x, w, components, max_iter, tol, reg_covar, init_rows, seed, log):
     from sklearn.mixture import GaussianMixture
 
     from exagan_tf.muons.preprocess import WeightedSampler, check_weights
@@ -212,12 +222,13 @@ def load_mixture(path: str | Path) -> GaussianMixtureSampler:
         raise UserError(f"{path}: no such mixture file; has the run been fitted?")
     if not zipfile.is_zipfile(path):
         raise UserError(f"{path}: not an .npz archive of mixture parameters")
+    keys = ("weights", "means", "covariances", "category", "features")
     try:
         with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in ("weights", "means", "covariances", "category",
-                                        "features")}
-    except KeyError as e:
-        raise UserError(f"{path}: no array {e}; not a mixture file") from None
+            missing = [k for k in keys if k not in f.files]
+            if missing:
+                raise UserError(f"{path}: no array '{missing[0]}'; not a mixture file")
+            arrays = {k: f[k] for k in keys}
     except (OSError, ValueError) as e:
         raise UserError(f"{path}: unreadable ({e})") from None
     if not all(np.all(np.isfinite(arrays[k])) for k in ("weights", "means", "covariances")):
