@@ -7,8 +7,17 @@ with mean n * f_c, where f_c is the category's share of the full sample **by sum
 category carries the same weight W_total / n; ``--proportions count`` uses the raw counts as
 the original did). Noise -> generator (the Keras model in inference mode; ``--engine numpy``:
 its NumPy copy with batch norm folded) -> inverse transform
-(cm, GeV/c; prompt muons at x = y = 0) -> ``pythia8-Geant4`` TTrees of ``--per-file`` muons.
+(cm, GeV/c; prompt muons at x = y = 0) -> ``pythia8-Geant4`` trees of ``--per-file`` muons.
 Progress: a tqdm bar and the muons/s of the whole chain, ROOT output included.
+
+The files are what FairShip's ``MuonBackGenerator`` reads (:mod:`exagan_tf.muons.rootio`):
+``Float_t`` leaves, metres and GeV/c, 11 leaves ``id:px:py:pz:x:y:z:pythiaid:parentid:w:ecut``
+by default, ``--leaves 17`` adds ``opx opy opz ox oy oz`` (origin = start, which is what
+MuonBackGenerator binds at >= 17 leaves; the scoring-plane columns repeat it). The generators do
+not model a muon's parent, so ``pythiaid`` = ``id`` (MuonBackGenerator's first, untracked
+track is then a copy of the muon with a valid PDG code, as in FairShip's own charm ntuple) and
+``parentid`` = 0 (that track's weight); ``ecut`` is the largest ``ecut`` of the training
+production (``transform.json``; 0 when it had none, e.g. ``cbmsim`` input).
 
 A run of each category may be a GAN, a spline flow (:class:`~exagan_tf.muons.flow.
 FlowGenerator`, base noise -> the inverse flow) or a Gaussian mixture
@@ -21,6 +30,7 @@ VAE's latent space or the flow's base space in :mod:`exagan_tf.muons.dangerous`.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -75,6 +85,8 @@ def generate_to_root(
     seed: int = 0,
     proportions: str = "weight",
     progress: bool = True,
+    leaves: int = 11,
+    ecut: float = 0.0,
 ) -> dict:
     """Generate about ``n`` muons (Poisson per category) into ROOT files in ``out_dir``.
 
@@ -86,6 +98,8 @@ def generate_to_root(
 
     from exagan_tf.muons import rootio
 
+    if leaves not in (11, 17):
+        raise UserError(f"--leaves {leaves}: FairShip's pythia8-Geant4 layouts have 11 or 17")
     missing = [c for c in transforms if c not in generators]
     if missing:
         raise UserError(f"no generator for categories {missing}")
@@ -128,7 +142,7 @@ def generate_to_root(
             raw = tr.inverse(np.clip(out, -1.0, 1.0))
             mu = features_to_muons(cat_name, raw)
             mu["w"] = np.full(m, w_each)
-            branches = rootio.to_branches(mu)
+            branches = rootio.to_branches(mu, leaves, ecut)
             buffer.append(branches)
             buffered += m
             flush(False)
@@ -140,8 +154,8 @@ def generate_to_root(
     rate = total / seconds if seconds > 0 else float("inf")
     if progress:
         print(
-            f"generated {total} muons in {seconds:.2f} s: {rate:,.0f} muons/s "
-            f"({len(files)} ROOT files in {out_dir})",
+            f"generated {total} muons ({', '.join(f'{c} {k}' for c, k in counts.items())}) "
+            f"in {seconds:.2f} s: {rate:,.0f} muons/s ({len(files)} ROOT files in {out_dir})",
             flush=True,
         )
     return {
@@ -175,6 +189,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--per-file", type=int, default=1_000_000)
     p.add_argument("--proportions", default="weight", choices=("weight", "count"))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--leaves", type=int, default=11, choices=(11, 17),
+                   help="11: id:px:py:pz:x:y:z:pythiaid:parentid:w:ecut (default); 17: adds "
+                   "opx opy opz ox oy oz (origin = start), the newer FairShip layout")
     p.add_argument(
         "--engine",
         default="keras",
@@ -195,6 +212,7 @@ def main(argv=None) -> int:
     from exagan_tf.muons.train import load_trained
 
     transforms = load_transforms(args.data)
+    ecut = json.loads((Path(args.data) / "transform.json").read_text()).get("ecut") or 0.0
     gens = {}
     for item in args.run:
         if "=" not in item:
@@ -222,6 +240,8 @@ def main(argv=None) -> int:
         args.per_file,
         seed=args.seed,
         proportions=args.proportions,
+        leaves=args.leaves,
+        ecut=float(ecut),
     )
     return 0
 

@@ -2,10 +2,14 @@
 
 Steps, streaming over many ROOT files so memory holds one file at a time:
 
-1. **Scan** (:func:`scan_files`): read each file (``rootio.read_muons``, cm and GeV/c), split
-   into the 4 categories (:func:`split_categories`) and keep per-file minimum and maximum of
-   every feature, counts, weight sums and the largest weight. Blacklisted files (the original's
-   rogue charm file) are skipped.
+1. **Scan** (:func:`scan_file`): read each file (``rootio.read_file``, cm and GeV/c): FairShip's
+   ``pythia8-Geant4`` TNtuple/TTree, 11 or 17 leaves, the start as MuonBackGenerator takes it,
+   or its simulation output ``cbmsim`` (muons at the veto); a folder may mix them. Split into
+   the 4 categories (:func:`split_categories`) and keep per-file minimum and maximum of every
+   feature, counts, weight sums and the largest weight. Blacklisted files (the original's rogue
+   charm file) are skipped. Non-muons are skipped and counted per PDG id; the summary
+   (:func:`summarise`, printed and kept in ``transform.json``) also names empty trees and
+   branches that are not Float_t.
 2. **Global range**: minimum of the per-file minima, maximum of the maxima; the weight
    normalisation ``w_max`` is the largest weight of the production (the original's 768.75).
 3. **Normalise** (second pass over the files): u = 2 (x - min)/(max - min) - 1 in [-1, 1],
@@ -178,13 +182,14 @@ class FileScan:
     counts: dict[str, int]
     weight_sums: dict[str, float]
     w_max: float
+    report: dict | None = None  # rootio.FileReport.to_dict(): layout, skipped PDG ids, notes
 
 
 def scan_file(path: str | Path) -> FileScan:
     """First pass over one file: per-category min/max, counts, weight sums, largest weight."""
     from exagan_tf.muons import rootio
 
-    muons = rootio.read_muons(path)
+    muons, report = rootio.read_file(path)
     cats = split_categories(muons)
     mm, counts, sums = {}, {}, {}
     for name, (w, f) in cats.items():
@@ -193,7 +198,35 @@ def scan_file(path: str | Path) -> FileScan:
         if len(w):
             mm[name] = np.stack([f.min(axis=0), f.max(axis=0)], axis=1).tolist()
     w_max = float(muons["w"].max()) if len(muons["w"]) else 0.0
-    return FileScan(str(path), mm, counts, sums, w_max)
+    return FileScan(str(path), mm, counts, sums, w_max, report.to_dict())
+
+
+def summarise(scans: list[FileScan], transforms: dict | None = None) -> list[str]:
+    """Lines telling what was read: layouts, entries, muons, non-muons skipped per PDG id,
+    notes per file (double branches, empty trees, ...) and, given, the categories."""
+    reports = [s.report or {} for s in scans]
+    layouts: dict[str, int] = {}
+    for r in reports:
+        layouts[r.get("layout", "?")] = layouts.get(r.get("layout", "?"), 0) + 1
+    lines = [f"read {len(scans)} files: " + "; ".join(f"{n} x {k}" for k, n in layouts.items())]
+    skipped: dict[int, int] = {}
+    for r in reports:
+        for code, n in r.get("skipped", {}).items():
+            skipped[int(code)] = skipped.get(int(code), 0) + n
+    entries = sum(r.get("entries", 0) for r in reports)
+    muons = sum(r.get("muons", 0) for r in reports)
+    line = f"{entries} entries, {muons} muons kept"
+    if skipped:
+        per = ", ".join(f"{c}: {n}" for c, n in sorted(skipped.items(), key=lambda x: -x[1]))
+        line += f"; skipped {sum(skipped.values())} non-muons by PDG id ({per})"
+    lines.append(line)
+    for r in reports:
+        for note in r.get("notes", []):
+            lines.append(f"note: {Path(r.get('path', '?')).name}: {note}")
+    if transforms:
+        lines.append("categories: " + ", ".join(
+            f"{k} {t.count} muons (weight sum {t.weight_sum:.6g})" for k, t in transforms.items()))
+    return lines
 
 
 def list_files(inputs: Iterable[str | Path], blacklist: Iterable[str] = ()) -> list[Path]:
@@ -232,6 +265,12 @@ def combine_scans(
     scans: list[FileScan], w_max: float | None = None
 ) -> dict[str, CategoryTransform]:
     """Global min/max of each category from the per-file scans (the second stage)."""
+    if not any(sum(s.counts.values()) for s in scans):
+        why = "; ".join(f"{Path(s.path).name}: " + (
+            "; ".join((s.report or {}).get("notes", [])) or
+            f"{(s.report or {}).get('entries', 0)} entries, none a muon "
+            f"(PDG ids {sorted((s.report or {}).get('skipped', {}))})") for s in scans[:4])
+        raise UserError(f"no muons in {len(scans)} files ({why})")
     if w_max is None:
         w_max = max(s.w_max for s in scans)
     if not w_max > 0:
@@ -339,13 +378,20 @@ def preprocess(
             h.close()
     for tmp, path in tmp_paths.values():
         tmp.replace(path)
+    summary = summarise(scans, transforms)
+    ecuts = [s.report["ecut"] for s in scans if s.report and s.report.get("ecut") is not None]
     meta = {
         "files": [str(f) for f in files],
+        "summary": summary,
+        "ecut": max(ecuts) if ecuts else None,
+        "inputs": [s.report for s in scans],
         "blacklist": sorted(set(blacklist)),
         "categories": {k: v.to_dict() for k, v in transforms.items()},
     }
     write_json_atomic(out_dir / "transform.json", meta)
     log(f"wrote {out_dir}: " + ", ".join(f"{k} {v.count}" for k, v in transforms.items()))
+    if progress:
+        print("\n".join(summary), flush=True)
     return transforms
 
 

@@ -5,6 +5,11 @@ keeps the task's nature with a small, documented physics model; every number is 
 
 Coordinates: SHiP frame, z along the beam, positions in cm (written to ROOT in metres, as the
 FairShip ``MuonBackGenerator`` expects), momenta in GeV/c. PDG ids: mu- = +13, mu+ = -13.
+Files are FairShip's 11-leaf ``pythia8-Geant4`` layout (:mod:`exagan_tf.muons.rootio`):
+``pythiaid``/``parentid`` as FairShip's production fills them from each muon's parent
+(``rootio.fairship_ids``: a pi or K parent was decayed by Geant4 and is the Pythia particle;
+vector mesons and charm decayed inside Pythia, so the muon is, with the meson as its mother),
+``ecut`` 0 (this source applies no kinetic-energy cut, only the absorber's range).
 
 Geometry (``target_layers``)
     The target starts at z0 = -7084.5 cm: 18 slabs, 8 of molybdenum then 10 of tungsten, with

@@ -183,7 +183,7 @@ def _side_files(tmp: Path):
     reader = "muon ROOT files (muons.rootio via preprocess.scan_file)"
     for how, fraction in [("truncate", 0.5), ("truncate", 0.998), ("hdf5", 0), ("other_tree", 0),
                           ("missing_branch", 0), ("histogram", 0), ("px=nan", 0), ("w=-1", 0),
-                          ("id=11", 0)]:
+                          ("id=13.5", 0)]:
         path = tmp / f"r{len(list(tmp.iterdir()))}" / "muons_0000.root"
         path.parent.mkdir()
         _root_case(path, how, b"\x01garbage", fraction, 3)

@@ -105,7 +105,7 @@ def _root_case(path: Path, how: str, blob: bytes, fraction: float, entry: int) -
     elif how == "histogram":
         with uproot.recreate(path) as f:
             f[rootio.TREE_NAME] = np.histogram(np.arange(4.0))
-    else:  # a bad value in one branch: "px=nan", "w=-1", "id=11", ...
+    else:  # a bad value in one branch: "px=nan", "w=-1", "id=13.5", ...
         branch, value = how.split("=")
         b = _branches()
         b[branch][entry % 20] = float(value)
@@ -113,7 +113,7 @@ def _root_case(path: Path, how: str, blob: bytes, fraction: float, entry: int) -
 
 
 ROOT_DAMAGE = ("truncate", "random_bytes", "text", "empty", "hdf5", "other_tree",
-               "missing_branch", "histogram", "px=nan", "z=inf", "w=nan", "w=-1", "id=11")
+               "missing_branch", "histogram", "px=nan", "z=inf", "w=nan", "w=-1", "id=13.5")
 
 
 @settings(max_examples=25, deadline=None)
