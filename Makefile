@@ -6,7 +6,7 @@
 #   make tensorboard               TensorBoard over expts/
 #   make data                      synthetic universes -> shards for the demo and base configs
 #   make bench                     speed benchmarks (ratios against baselines run alongside)
-#   make lint                      ruff
+#   make lint                      ruff and the import-linter layering contracts (setup.cfg)
 #   make train CONFIG=cvae_demo    baryon painting (also cgan_demo); make gr-demo, cmb-demo, muons-demo
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -117,6 +117,7 @@ tensorboard: venv
 	$(BIN)/tensorboard --logdir expts
 
 test: venv
+	$(BIN)/lint-imports
 	$(PY) -m pytest -q
 
 test-slow: venv
@@ -132,6 +133,7 @@ bench: $(VENV)/.bench
 
 lint: venv
 	$(BIN)/ruff check exagan_tf tests benchmarks
+	$(BIN)/lint-imports
 
 clean-venv:
 	rm -rf $(VENV)

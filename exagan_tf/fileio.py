@@ -1,8 +1,11 @@
-"""Atomic file writing and safe HDF5 opening.
+"""Atomic file writing, safe HDF5 opening and Keras model saving/loading.
 
-Everything the suite writes (data, shards, configs, metrics, checkpoints) goes to a temporary
-file in the destination folder and is moved into place with :func:`os.replace`, so a killed
-process never leaves a half-written file under the final name.
+Everything the suite writes (data, shards, configs, metrics, checkpoints, models) goes to a
+temporary file in the destination folder and is moved into place with :func:`os.replace`, so a
+killed process never leaves a half-written file under the final name. Models are read back only
+with ``safe_mode=True``: a file that carries code (a ``Lambda`` layer, a reference to an
+arbitrary function) is refused. Keras is imported only by the model functions, so the
+simulators and readers that use this module do not pay for TensorFlow.
 """
 
 from __future__ import annotations
@@ -11,10 +14,15 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from exagan_tf.errors import UserError
+
+if TYPE_CHECKING:
+    import keras
 
 
 @contextlib.contextmanager
@@ -68,3 +76,48 @@ def open_h5(path: str | os.PathLike, mode: str = "r"):
     except OSError as err:
         reason = str(err).split("(")[0].strip().rstrip(",") or "unreadable"
         raise UserError(f"{path}: not a readable HDF5 file ({reason})") from None
+
+
+def _keras_save_atomic(save: Callable[[str], None], path: Path, suffix: str) -> None:
+    """Run ``save(tmp)`` on a temporary file beside ``path`` (Keras needs the suffix), then move
+    it into place, so a killed process never leaves a half-written model under the final name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_weights_atomic(model: keras.Model, path: str | os.PathLike) -> None:
+    """``model.save_weights`` (``.weights.h5``) atomically."""
+    _keras_save_atomic(model.save_weights, path, ".weights.h5")
+
+
+def save_model_atomic(model: keras.Model, path: str | os.PathLike) -> None:
+    """``model.save`` (``.keras`` format) atomically."""
+    _keras_save_atomic(model.save, path, ".keras")
+
+
+def load_model_safe(path: str | os.PathLike) -> keras.Model:
+    """``keras.saving.load_model(path, safe_mode=True)``; a file carrying code (a Lambda layer,
+    a reference to an arbitrary function) or a damaged file is a one-line UserError."""
+    import keras
+
+    if not Path(path).is_file():
+        raise UserError(f"{path}: no such model file")
+    if str(path).endswith(".keras") and not zipfile.is_zipfile(path):
+        raise UserError(f"{path}: not a .keras (zip) model file; damaged or of another kind")
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as err:  # Keras raises ValueError/TypeError/OSError/BadZipFile here
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UserError(
+            f"{path}: model refused or unreadable under safe_mode "
+            f"({type(err).__name__}: {first:.160})"
+        ) from None

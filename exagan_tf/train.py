@@ -104,7 +104,7 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     import keras
     import tensorflow as tf
 
-    from exagan_tf import distribute
+    from exagan_tf import distribute, fileio
     from exagan_tf.core import callbacks as cb
     from exagan_tf.core import plots, stats
     from exagan_tf.cosmo.dcgan import build_gan, counts_from_generated
@@ -237,8 +237,8 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     done = int(gan.step.numpy())
     rate = (done - start) * cfg.batchsize / (time.perf_counter() - t0)
     sampler = gan.sampler  # the weight average when g_ema is set
-    cb.save_weights_atomic(sampler, run.models / "g_final.weights.h5")
-    cb.save_model_atomic(sampler, run.models / "generator_final.keras")
+    fileio.save_weights_atomic(sampler, run.models / "g_final.weights.h5")
+    fileio.save_model_atomic(sampler, run.models / "generator_final.keras")
     log.info(f"done: step {done}, {rate:.1f} images/s; outputs in {run.path}")
     return 0
 

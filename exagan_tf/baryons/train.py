@@ -276,7 +276,7 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     total = plan[-1]["end"]
     if start >= total:
         log.info(f"{run.path}: already trained to step {start} of {total}; nothing to do")
-        _save_final(nets, run, cb)
+        _save_final(nets, run)
         return 0
     first = next(i for i, p in enumerate(plan) if p["end"] > start)
     log.info(
@@ -335,19 +335,21 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
                          "command")
                 return 0
     done = int(model.step.numpy())
-    _save_final(nets, run, cb)
+    _save_final(nets, run)
     log.info(f"done: step {done}, {time.perf_counter() - t0:.0f} s; last statistics "
              + " ".join(f"{k}={v:.4g}" for k, v in monitor.last_stats.items())
              + f"; outputs in {run.path}")
     return 0
 
 
-def _save_final(nets: dict, run, cb) -> None:
+def _save_final(nets: dict, run) -> None:
+    from exagan_tf.fileio import save_model_atomic, save_weights_atomic
+
     for name, net in nets.items():
-        cb.save_weights_atomic(net, run.models / f"{name}_final.weights.h5")
+        save_weights_atomic(net, run.models / f"{name}_final.weights.h5")
     for name in ("generator", "decoder", "prior"):
         if name in nets:
-            cb.save_model_atomic(nets[name], run.models / f"{name}_final.keras")
+            save_model_atomic(nets[name], run.models / f"{name}_final.keras")
 
 
 if __name__ == "__main__":

@@ -313,7 +313,7 @@ def evaluate_model(model_dir: str | Path) -> dict:
     model_file = model_dir / "models" / "generator_final.keras"
     if not model_file.is_file():
         raise UserError(f"{model_file}: no trained generator (has training finished?)")
-    from exagan_tf.core.callbacks import load_model_safe
+    from exagan_tf.fileio import load_model_safe
 
     gen = load_model_safe(model_file)
     data = cmb_data.load_data(

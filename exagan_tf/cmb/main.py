@@ -398,6 +398,7 @@ def train(args: argparse.Namespace, argv: list[str]) -> int:
 
     from exagan_tf.cmb import evaluate
     from exagan_tf.core import callbacks as cb
+    from exagan_tf.fileio import save_model_atomic
 
     with strategy.scope():
         gen, disc, gan = build_models(args, npix, scales=data.scales)
@@ -479,7 +480,7 @@ def train(args: argparse.Namespace, argv: list[str]) -> int:
         done = int(gan.step.numpy()) - step0
         rate = done * args.batch_size / max(time.perf_counter() - t0, 1e-9)
         log.info(f"trained {done} steps, {rate:.1f} maps/s")
-        cb.save_model_atomic(gen, run.models / "generator_final.keras")
+        save_model_atomic(gen, run.models / "generator_final.keras")
     else:
         log.info(f"{run.path}: already trained for {args.epochs} epochs; evaluating")
     pred = gan.predict_in_batches(data.x_val, 64)

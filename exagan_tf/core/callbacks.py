@@ -13,11 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import signal
-import tempfile
 import time
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,48 +24,7 @@ import tensorflow as tf
 
 from exagan_tf.core.plots import figure_to_array
 from exagan_tf.errors import UserError
-from exagan_tf.fileio import write_json_atomic
-
-
-def _keras_save_atomic(save, path: Path, suffix: str) -> None:
-    """Run ``save(tmp)`` on a temporary file beside ``path`` (Keras needs the suffix), then move
-    it into place, so a killed process never leaves a half-written model under the final name."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    os.unlink(tmp)
-    try:
-        save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def save_weights_atomic(model: keras.Model, path: Path) -> None:
-    """``model.save_weights`` (``.weights.h5``) atomically."""
-    _keras_save_atomic(model.save_weights, path, ".weights.h5")
-
-
-def save_model_atomic(model: keras.Model, path: Path) -> None:
-    """``model.save`` (``.keras`` format) atomically."""
-    _keras_save_atomic(model.save, path, ".keras")
-
-def load_model_safe(path: Path) -> keras.Model:
-    """``keras.saving.load_model(path, safe_mode=True)``; a file carrying code (a Lambda layer,
-    a reference to an arbitrary function) or a damaged file is a one-line UserError."""
-    if not Path(path).is_file():
-        raise UserError(f"{path}: no such model file")
-    if str(path).endswith(".keras") and not zipfile.is_zipfile(path):
-        raise UserError(f"{path}: not a .keras (zip) model file; damaged or of another kind")
-    try:
-        return keras.saving.load_model(path, safe_mode=True)
-    except Exception as err:  # Keras raises ValueError/TypeError/OSError/BadZipFile here
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise UserError(
-            f"{path}: model refused or unreadable under safe_mode "
-            f"({type(err).__name__}: {first:.160})"
-        ) from None
+from exagan_tf.fileio import save_weights_atomic, write_json_atomic
 
 
 def _step(model) -> int:

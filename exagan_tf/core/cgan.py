@@ -22,8 +22,8 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
-from exagan_tf.core.compat import MultiWorkerFit
-from exagan_tf.core.losses import bce_from_logits
+from exagan_tf.core.losses import binary_cross_entropy, per_example_mean
+from exagan_tf.core.training import TrainingModel
 
 METRIC_NAMES = (
     "d_loss",
@@ -38,23 +38,7 @@ METRIC_NAMES = (
 )
 
 
-def _bce(labels: tf.Tensor, outputs: tf.Tensor, from_logits: bool) -> tf.Tensor:
-    """Per-element binary cross-entropy of logits or probabilities, flattened per example."""
-    outputs = tf.cast(outputs, tf.float32)
-    labels = tf.cast(labels, tf.float32)
-    if from_logits:
-        return bce_from_logits(labels, outputs)
-    p = tf.clip_by_value(outputs, 1e-7, 1.0 - 1e-7)
-    return -(labels * tf.math.log(p) + (1.0 - labels) * tf.math.log1p(-p))
-
-
-def _per_example(values: tf.Tensor) -> tf.Tensor:
-    """Mean over every axis but the batch axis (a patch map counts as one example)."""
-    values = tf.cast(values, tf.float32)
-    return tf.reduce_mean(tf.reshape(values, [tf.shape(values)[0], -1]), axis=1)
-
-
-class ConditionalGAN(MultiWorkerFit, keras.Model):
+class ConditionalGAN(TrainingModel):
     """A conditional generator ``x -> y`` with an optional pair discriminator ``[x, y] -> D``.
 
     Args:
@@ -71,6 +55,8 @@ class ConditionalGAN(MultiWorkerFit, keras.Model):
         extra_weight: weight of ``extra_loss`` (0 disables it).
     """
 
+    step_optimizer = "g_optimizer"  # the global step counts generator updates
+
     def __init__(
         self,
         generator: keras.Model,
@@ -86,7 +72,7 @@ class ConditionalGAN(MultiWorkerFit, keras.Model):
         seed: int = 0,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(METRIC_NAMES, seed=seed, **kwargs)
         if adversarial and discriminator is None:
             raise ValueError("adversarial training needs a discriminator")
         if int(d_interval) < 1:
@@ -100,16 +86,10 @@ class ConditionalGAN(MultiWorkerFit, keras.Model):
         self.d_from_logits = bool(d_from_logits)
         self.extra_loss = extra_loss
         self.extra_weight = float(extra_weight) if extra_loss is not None else 0.0
-        self.seed = int(seed)
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in METRIC_NAMES}
         self.built = True
 
     def call(self, x, training=False):
         return self.generator(x, training=training)
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
 
     def compile(
         self,
@@ -121,19 +101,16 @@ class ConditionalGAN(MultiWorkerFit, keras.Model):
         discriminator's may be None when training is not adversarial."""
         if g_optimizer is None:
             raise ValueError("compile needs a g_optimizer")
+        if self.adversarial and d_optimizer is None:
+            raise ValueError("adversarial training needs a d_optimizer")
         super().compile(**kwargs)
-        self.g_optimizer = g_optimizer
-        self.d_optimizer = d_optimizer
-        g_optimizer.build(self.generator.trainable_variables)
-        if self.adversarial:
-            if d_optimizer is None:
-                raise ValueError("adversarial training needs a d_optimizer")
-            d_optimizer.build(self.discriminator.trainable_variables)
-
-    @property
-    def step(self) -> tf.Variable:
-        """Generator updates done so far: the run's global step."""
-        return self.g_optimizer.iterations
+        self._attach_optimizers(
+            g_optimizer=(g_optimizer, self.generator.trainable_variables),
+            d_optimizer=(
+                d_optimizer,
+                self.discriminator.trainable_variables if self.adversarial else None,
+            ),
+        )
 
     def _d_outputs(self, x, y, training):
         return self.discriminator([x, y], training=training)
@@ -150,11 +127,10 @@ class ConditionalGAN(MultiWorkerFit, keras.Model):
                 tf.reshape(tf.cast(out, tf.float32), [2 * n, -1])
             )
             out = tf.reshape(out, [2 * n, -1])
-            per_example = _per_example(_bce(labels, out, self.d_from_logits))
+            per_example = binary_cross_entropy(labels, out, self.d_from_logits)
             loss = tf.nn.compute_average_loss(per_example)
         variables = self.discriminator.trainable_variables
-        grads = tape.gradient(self.d_optimizer.scale_loss(loss), variables)
-        self.d_optimizer.apply_gradients(zip(grads, variables))
+        self._minimize(self.d_optimizer, tape, loss, variables)
         probs = out if not self.d_from_logits else tf.sigmoid(tf.cast(out, tf.float32))
         real_prob = tf.reduce_mean(tf.cast(probs[:n], tf.float32))
         fake_prob = tf.reduce_mean(tf.cast(probs[n:], tf.float32))
@@ -169,11 +145,11 @@ class ConditionalGAN(MultiWorkerFit, keras.Model):
         """Per-example adversarial, L1 and extra terms of the generator loss (float32)."""
         y32 = tf.cast(y, tf.float32)
         p32 = tf.cast(y_pred, tf.float32)
-        l1 = _per_example(tf.abs(y32 - p32))
+        l1 = per_example_mean(tf.abs(y32 - p32))
         batch = tf.shape(l1)[0]
         if self.adversarial:
             out = self._d_outputs(x, tf.cast(y_pred, y.dtype), training=training)
-            adv = _per_example(_bce(tf.ones_like(out), out, self.d_from_logits))
+            adv = binary_cross_entropy(tf.ones_like(out), out, self.d_from_logits)
         else:
             adv = tf.zeros([batch])
         if self.extra_weight:
@@ -188,19 +164,21 @@ class ConditionalGAN(MultiWorkerFit, keras.Model):
             adv, l1, extra = self._generator_losses(x, y, y_pred, training=True)
             per_example = self.adv_weight * adv + self.l1_weight * l1 + self.extra_weight * extra
             loss = tf.nn.compute_average_loss(per_example)
-        grads = tape.gradient(self.g_optimizer.scale_loss(loss), self.generator.trainable_variables)
-        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        self._minimize(self.g_optimizer, tape, loss, self.generator.trainable_variables)
         return per_example, adv, l1, extra
 
     def _update_g_metrics(self, per_example, adv, l1, extra):
-        self.trackers["g_loss"].update_state(tf.reduce_mean(per_example))
-        self.trackers["g_adv_loss"].update_state(tf.reduce_mean(adv))
-        self.trackers["g_l1_loss"].update_state(tf.reduce_mean(l1))
-        self.trackers["g_extra_loss"].update_state(tf.reduce_mean(extra))
+        self._track(
+            g_loss=tf.reduce_mean(per_example),
+            g_adv_loss=tf.reduce_mean(adv),
+            g_l1_loss=tf.reduce_mean(l1),
+            g_extra_loss=tf.reduce_mean(extra),
+        )
 
-    def _results(self):
-        names = METRIC_NAMES if self.adversarial else ("g_loss", "g_l1_loss", "g_extra_loss")
-        return {name: self.trackers[name].result() for name in names}
+    def _step_logs(self):
+        return self._results(
+            None if self.adversarial else ("g_loss", "g_l1_loss", "g_extra_loss")
+        )
 
     def train_step(self, data):
         return self._train_step(data, update_d=self.adversarial)
@@ -210,16 +188,15 @@ class ConditionalGAN(MultiWorkerFit, keras.Model):
         if update_d:
             y_fake = self.generator(x, training=False)
             d_real, d_fake, p_real, p_fake = self._d_update(x, y, y_fake)
-            for name, value in (
-                ("d_real_loss", d_real),
-                ("d_fake_loss", d_fake),
-                ("d_real_prob", p_real),
-                ("d_fake_prob", p_fake),
-                ("d_loss", 0.5 * (d_real + d_fake)),
-            ):
-                self.trackers[name].update_state(value)
+            self._track(
+                d_real_loss=d_real,
+                d_fake_loss=d_fake,
+                d_real_prob=p_real,
+                d_fake_prob=p_fake,
+                d_loss=0.5 * (d_real + d_fake),
+            )
         self._update_g_metrics(*self._g_update(x, y))
-        return self._results()
+        return self._step_logs()
 
     def make_train_function(self, force=False):
         """With ``d_interval > 1``, two compiled steps (with and without the discriminator
@@ -247,7 +224,7 @@ class ConditionalGAN(MultiWorkerFit, keras.Model):
         adv, l1, extra = self._generator_losses(x, y, y_pred, training=False)
         per_example = self.adv_weight * adv + self.l1_weight * l1 + self.extra_weight * extra
         self._update_g_metrics(per_example, adv, l1, extra)
-        return {name: self.trackers[name].result() for name in ("g_loss", "g_l1_loss")}
+        return self._results(("g_loss", "g_l1_loss"))
 
     def predict_in_batches(self, x, batch_size: int = 32):
         """``G(x)`` in inference mode for a NumPy array, in batches (NumPy array)."""

@@ -29,9 +29,9 @@ and generation speed is a target of the muon model.
 complement, each pair drawn from a fixed random permutation (seeded, stored in the layer config),
 so every coordinate conditions every other within a few layers.
 
-:class:`SplineFlow` is a ``keras.Model`` trained by ``fit`` on weighted maximum likelihood:
-batches are ``x`` (every row weight 1; rows drawn by weight, as the muon original drew its
-batches) or ``(x, w)``, and the loss is sum_i w_i (-log p(x_i)) / sum_i w_i. Every layer and the
+:class:`SplineFlow` (a :class:`~exagan_tf.core.training.TrainingModel`) is trained by ``fit`` on
+weighted maximum likelihood: batches are ``x`` (every row weight 1; rows drawn by weight, as the
+muon original drew its batches) or ``(x, w)``, and the loss is sum_i w_i (-log p(x_i)) / sum_i w_i. Every layer and the
 model are registered serialisables: a saved ``.keras`` file loads with ``safe_mode=True``.
 """
 
@@ -43,7 +43,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from exagan_tf.core.compat import MultiWorkerFit
+from exagan_tf.core.training import TrainingModel, num_replicas
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -245,7 +245,7 @@ class RQSCoupling(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="exagan_tf")
-class SplineFlow(MultiWorkerFit, keras.Model):
+class SplineFlow(TrainingModel):
     """A stack of :class:`RQSCoupling` layers on a standard normal base, trained by weighted
     maximum likelihood (module notes).
 
@@ -271,7 +271,7 @@ class SplineFlow(MultiWorkerFit, keras.Model):
         squash: float = 0.0,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(("nll",), **kwargs)
         if not 0.0 <= squash < 1.0:
             raise ValueError(f"squash={squash}: expected 0 (none) or a factor in (0, 1)")
         self.squash = float(squash)
@@ -284,17 +284,7 @@ class SplineFlow(MultiWorkerFit, keras.Model):
         ]
         for c in self.couplings:
             c.build((None, self.dim))
-        self.nll_tracker = keras.metrics.Mean(name="nll")
         self.built = True
-
-    @property
-    def metrics(self):
-        return [self.nll_tracker]
-
-    @property
-    def step(self) -> tf.Variable:
-        """Optimizer updates done so far: the run's global step."""
-        return self.optimizer.iterations
 
     def compile(self, optimizer: keras.optimizers.Optimizer, **kwargs):
         """Attach the optimizer and build its slots (inside the strategy scope)."""
@@ -370,16 +360,15 @@ class SplineFlow(MultiWorkerFit, keras.Model):
         x, w = self._split(data)
         with tf.GradientTape() as tape:
             loss = self._nll(x, w)
-            scaled = loss / tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, tf.float32)
-        grads = tape.gradient(self.optimizer.scale_loss(scaled), self.trainable_variables)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        self.nll_tracker.update_state(loss)
-        return {"nll": self.nll_tracker.result()}
+            scaled = loss / tf.cast(num_replicas(), loss.dtype)  # gradients are summed
+        self._minimize(self.optimizer, tape, scaled, self.trainable_variables)
+        self._track(nll=loss)
+        return self._results()
 
     def test_step(self, data):
         x, w = self._split(data)
-        self.nll_tracker.update_state(self._nll(x, w))
-        return {"nll": self.nll_tracker.result()}
+        self._track(nll=self._nll(x, w))
+        return self._results()
 
     def get_config(self):
         return {

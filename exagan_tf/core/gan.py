@@ -20,23 +20,13 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from exagan_tf.core.compat import MultiWorkerFit
 from exagan_tf.core.losses import bce_from_logits, mean_probability
+from exagan_tf.core.training import TrainingModel, num_replicas
 
 METRIC_NAMES = ("d_loss", "d_real_loss", "d_fake_loss", "g_loss", "d_real_prob", "d_fake_prob")
 
 
-def _replica_id() -> tf.Tensor:
-    ctx = tf.distribute.get_replica_context()
-    rid = ctx.replica_id_in_sync_group if ctx is not None else 0
-    return tf.cast(rid, tf.int64)
-
-
-def _num_replicas() -> int:
-    return tf.distribute.get_strategy().num_replicas_in_sync
-
-
-class GAN(MultiWorkerFit, keras.Model):
+class GAN(TrainingModel):
     """A generator/discriminator pair trained adversarially.
 
     Args:
@@ -70,6 +60,9 @@ class GAN(MultiWorkerFit, keras.Model):
             generator; the trained one keeps being :attr:`generator`.
     """
 
+    step_optimizer = "g_optimizer"  # the global step counts generator updates
+    seed_stride = 8  # streams per step: noise, label flips, label blur, input blur (4 spare)
+
     def __init__(
         self,
         generator: keras.Model,
@@ -87,21 +80,20 @@ class GAN(MultiWorkerFit, keras.Model):
         g_ema: float = 0.0,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        g_extra_loss = g_extra_loss if g_extra_weight else None
+        names = METRIC_NAMES + (("g_extra_loss",) if g_extra_loss is not None else ())
+        super().__init__(names, seed=seed, **kwargs)
         self.generator = generator
         self.discriminator = discriminator
         self.noise_dim = int(noise_dim)
         self.label_flip = float(label_flip)
         self.d_rounds = int(d_rounds)
         self.real_preprocess = real_preprocess
-        self.seed = int(seed)
         self.joint_batch = bool(joint_batch)
         self.label_noise = float(label_noise)
         self.real_noise = float(real_noise)
-        self.g_extra_loss = g_extra_loss if g_extra_weight else None
+        self.g_extra_loss = g_extra_loss
         self.g_extra_weight = float(g_extra_weight) if g_extra_loss is not None else 0.0
-        names = METRIC_NAMES + (("g_extra_loss",) if self.g_extra_loss is not None else ())
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
         if not 0.0 <= float(g_ema) < 1.0:
             raise ValueError(f"g_ema={g_ema}: expected a decay in [0, 1)")
         self.g_ema = float(g_ema)
@@ -138,14 +130,10 @@ class GAN(MultiWorkerFit, keras.Model):
         return self.ema_generator
 
     def _update_ema(self):
-        t = tf.cast(self.g_optimizer.iterations, tf.float32)
+        t = tf.cast(self.step, tf.float32)
         decay = tf.minimum(self.g_ema, (1.0 + t) / (10.0 + t))
         for avg, value in zip(self.ema_weights, self.generator.weights):
             avg.assign(decay * avg + (1.0 - decay) * tf.cast(value, avg.dtype))
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
 
     def compile(
         self,
@@ -155,31 +143,14 @@ class GAN(MultiWorkerFit, keras.Model):
     ):
         """Attach one optimizer per network and build their slots (inside the strategy scope)."""
         super().compile(**kwargs)
-        self.d_optimizer = d_optimizer
-        self.g_optimizer = g_optimizer
-        d_optimizer.build(self.discriminator.trainable_variables)
-        g_optimizer.build(self.generator.trainable_variables)
-
-    @property
-    def step(self) -> tf.Variable:
-        """Generator updates done so far: the run's global step."""
-        return self.g_optimizer.iterations
-
-    def _stream_seed(self, stream: int) -> tf.Tensor:
-        step = tf.cast(self.g_optimizer.iterations, tf.int64)
-        return tf.stack([tf.cast(self.seed, tf.int64), step * 8 + stream])
-
-    def _draw(self, sampler, batch: tf.Tensor, width: int, stream: int) -> tf.Tensor:
-        """Draw for the whole global batch and keep this replica's rows, so the random numbers
-        (and hence training) do not depend on how many replicas share the batch."""
-        replicas = _num_replicas()
-        rows = sampler((batch * replicas, width), self._stream_seed(stream))
-        start = tf.cast(_replica_id(), tf.int32) * batch
-        return rows[start : start + batch]
+        self._attach_optimizers(
+            d_optimizer=(d_optimizer, self.discriminator.trainable_variables),
+            g_optimizer=(g_optimizer, self.generator.trainable_variables),
+        )
 
     def sample_noise(self, batch: tf.Tensor, stream: int = 0) -> tf.Tensor:
         """Standard-normal noise for ``batch`` images, seeded by (seed, step, stream)."""
-        return self._draw(tf.random.stateless_normal, batch, self.noise_dim, stream)
+        return self._draw(tf.random.stateless_normal, batch, [self.noise_dim], stream)
 
     def _d_step(self, images, labels):
         """One discriminator update; returns per-example losses and logits."""
@@ -188,8 +159,7 @@ class GAN(MultiWorkerFit, keras.Model):
             per_example = bce_from_logits(labels, logits)
             loss = tf.nn.compute_average_loss(per_example)
         variables = self.discriminator.trainable_variables
-        grads = tape.gradient(self.d_optimizer.scale_loss(loss), variables)
-        self.d_optimizer.apply_gradients(zip(grads, variables))
+        self._minimize(self.d_optimizer, tape, loss, variables)
         return per_example, logits
 
     def _d_update(self, images, labels):
@@ -226,10 +196,9 @@ class GAN(MultiWorkerFit, keras.Model):
             if self.g_extra_loss is not None:
                 extra = tf.cast(self.g_extra_loss(fake), tf.float32)
                 # gradients are summed over replicas: each adds its share of the batch mean
-                loss += self.g_extra_weight * extra / _num_replicas()
-                self.trackers["g_extra_loss"].update_state(extra)
-        grads = tape.gradient(self.g_optimizer.scale_loss(loss), self.generator.trainable_variables)
-        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+                loss += self.g_extra_weight * extra / num_replicas()
+                self._track(g_extra_loss=extra)
+        self._minimize(self.g_optimizer, tape, loss, self.generator.trainable_variables)
         return tf.reduce_mean(per_example)
 
     def train_step(self, real):
@@ -238,16 +207,16 @@ class GAN(MultiWorkerFit, keras.Model):
         batch = tf.shape(real)[0]
         noise = self.sample_noise(batch, stream=0)
         fake = self.generator(noise, training=False)
-        flip = self._draw(tf.random.stateless_uniform, batch, 1, stream=1) < self.label_flip
+        flip = self._draw(tf.random.stateless_uniform, batch, [1], stream=1) < self.label_flip
         real_labels = tf.where(flip, 0.0, 1.0)
         fake_labels = 1.0 - real_labels
         if self.label_noise:
-            blur = self.label_noise * self._draw(tf.random.stateless_normal, batch, 2, stream=2)
+            blur = self.label_noise * self._draw(tf.random.stateless_normal, batch, [2], stream=2)
             real_labels = tf.clip_by_value(real_labels + blur[:, :1], 0.0, 1.0)
             fake_labels = tf.clip_by_value(fake_labels + blur[:, 1:], 0.0, 1.0)
         if self.real_noise:
             width = tf.reduce_prod(tf.shape(real)[1:])
-            jitter = self._draw(tf.random.stateless_normal, batch, width, stream=3)
+            jitter = self._draw(tf.random.stateless_normal, batch, [width], stream=3)
             real = real + tf.cast(self.real_noise * tf.reshape(jitter, tf.shape(real)), real.dtype)
         if self.real_preprocess is not None:
             real = self.real_preprocess(real)
@@ -260,18 +229,18 @@ class GAN(MultiWorkerFit, keras.Model):
             else:
                 d_real_loss, d_real_prob = self._d_update(real, real_labels)
                 d_fake_loss, d_fake_prob = self._d_update(fake, fake_labels)
-            self.trackers["d_real_loss"].update_state(d_real_loss)
-            self.trackers["d_fake_loss"].update_state(d_fake_loss)
-            self.trackers["d_loss"].update_state(0.5 * (d_real_loss + d_fake_loss))
-            self.trackers["d_real_prob"].update_state(d_real_prob)
-            self.trackers["d_fake_prob"].update_state(d_fake_prob)
+            self._track(
+                d_real_loss=d_real_loss,
+                d_fake_loss=d_fake_loss,
+                d_loss=0.5 * (d_real_loss + d_fake_loss),
+                d_real_prob=d_real_prob,
+                d_fake_prob=d_fake_prob,
+            )
 
-        self.trackers["g_loss"].update_state(
-            self._g_update(noise, real if self.joint_batch else None)
-        )
+        self._track(g_loss=self._g_update(noise, real if self.joint_batch else None))
         if self.g_ema:
             self._update_ema()
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        return self._results()
 
     def generate(self, n: int, batch_size: int = 256, seed: int = 12345):
         """Generate ``n`` images in inference mode with a fixed noise seed (NumPy array), from

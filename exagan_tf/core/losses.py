@@ -5,6 +5,19 @@ from __future__ import annotations
 import tensorflow as tf
 
 
+def per_example_mean(values):
+    """float32 mean over every axis but the first: one value per example (a patch map or a
+    feature vector counts as one example)."""
+    values = tf.cast(values, tf.float32)
+    return tf.reduce_mean(tf.reshape(values, [tf.shape(values)[0], -1]), axis=1)
+
+
+def per_example_sum(values):
+    """float32 sum over every axis but the first: one value per example."""
+    values = tf.cast(values, tf.float32)
+    return tf.reduce_sum(tf.reshape(values, [tf.shape(values)[0], -1]), axis=1)
+
+
 def bce_from_logits(labels, logits):
     """Per-example binary cross-entropy computed from logits (no sigmoid, no clipping).
 
@@ -21,8 +34,33 @@ def bce_from_logits(labels, logits):
     """
     logits = tf.cast(logits, tf.float32)
     labels = tf.cast(labels, tf.float32)
-    per_element = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
-    return tf.reshape(tf.reduce_mean(tf.reshape(per_element, [tf.shape(logits)[0], -1]), 1), [-1])
+    return per_example_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
+
+
+def bce_from_probabilities(labels, probabilities):
+    """Per-example binary cross-entropy of probabilities, clipped to [1e-7, 1 - 1e-7].
+
+    For networks that end in a sigmoid (the baryon CGAN's ``d_sigmoid`` discriminator, the muon
+    VAE's decoder). The clip is Keras' own epsilon: it bounds each term by -log(1e-7) = 16.1.
+
+    Args:
+        labels: targets in [0, 1], any shape with the batch first.
+        probabilities: network outputs in [0, 1], same shape.
+
+    Returns:
+        float32 tensor of shape (batch,): the loss of each example, averaged over trailing axes.
+    """
+    labels = tf.cast(labels, tf.float32)
+    p = tf.clip_by_value(tf.cast(probabilities, tf.float32), 1e-7, 1.0 - 1e-7)
+    return per_example_mean(-(labels * tf.math.log(p) + (1.0 - labels) * tf.math.log1p(-p)))
+
+
+def binary_cross_entropy(labels, outputs, from_logits: bool):
+    """Per-example binary cross-entropy of logits (:func:`bce_from_logits`) or probabilities
+    (:func:`bce_from_probabilities`)."""
+    if from_logits:
+        return bce_from_logits(labels, outputs)
+    return bce_from_probabilities(labels, outputs)
 
 
 def mean_probability(logits):

@@ -22,38 +22,26 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
-from exagan_tf.core.compat import MultiWorkerFit
-from exagan_tf.core.gan import _num_replicas, _replica_id
+from exagan_tf.core.losses import bce_from_probabilities, per_example_mean, per_example_sum
+from exagan_tf.core.training import TrainingModel
 
 METRIC_NAMES = ("loss", "recon_loss", "kl_loss")
-
-
-def _flat_sum(values: tf.Tensor) -> tf.Tensor:
-    values = tf.cast(values, tf.float32)
-    return tf.reduce_sum(tf.reshape(values, [tf.shape(values)[0], -1]), axis=1)
-
-
-def _flat_mean(values: tf.Tensor) -> tf.Tensor:
-    values = tf.cast(values, tf.float32)
-    return tf.reduce_mean(tf.reshape(values, [tf.shape(values)[0], -1]), axis=1)
 
 
 def gaussian_nll(x, x_hat):
     """Unit-variance Gaussian negative log-likelihood per example, constants dropped:
     0.5 * sum (x - x_hat)^2."""
-    return 0.5 * _flat_sum(tf.square(tf.cast(x, tf.float32) - tf.cast(x_hat, tf.float32)))
+    return 0.5 * per_example_sum(tf.square(tf.cast(x, tf.float32) - tf.cast(x_hat, tf.float32)))
 
 
 def mean_squared(x, x_hat):
     """Mean squared error per example (mean over features)."""
-    return _flat_mean(tf.square(tf.cast(x, tf.float32) - tf.cast(x_hat, tf.float32)))
+    return per_example_mean(tf.square(tf.cast(x, tf.float32) - tf.cast(x_hat, tf.float32)))
 
 
 def binary_crossentropy(x, x_hat):
     """Binary cross-entropy per example (mean over features); x and x_hat in [0, 1]."""
-    x = tf.cast(x, tf.float32)
-    p = tf.clip_by_value(tf.cast(x_hat, tf.float32), 1e-7, 1.0 - 1e-7)
-    return _flat_mean(-(x * tf.math.log(p) + (1.0 - x) * tf.math.log1p(-p)))
+    return bce_from_probabilities(x, x_hat)
 
 
 RECON_LOSSES = {"gaussian": gaussian_nll, "mse": mean_squared, "bce": binary_crossentropy}
@@ -77,10 +65,10 @@ def kl_diagonal_gaussians(mean_q, logvar_q, mean_p=None, logvar_p=None):
         + (tf.exp(logvar_q) + tf.square(mean_q - mean_p)) * tf.exp(-logvar_p)
         - 1.0
     )
-    return _flat_sum(per_element)
+    return per_example_sum(per_element)
 
 
-class VAE(MultiWorkerFit, keras.Model):
+class VAE(TrainingModel):
     """An encoder/decoder pair (and optional learned prior) trained on the negative ELBO.
 
     Args:
@@ -92,6 +80,9 @@ class VAE(MultiWorkerFit, keras.Model):
         kl_weight: factor on the KL term (beta).
         seed: seed of the reparameterisation noise.
     """
+
+    step_optimizer = "optimizer"  # the global step counts optimizer updates
+    seed_stride = 4  # streams per step: training noise, evaluation noise (2 spare)
 
     def __init__(
         self,
@@ -105,7 +96,7 @@ class VAE(MultiWorkerFit, keras.Model):
         seed: int = 0,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(METRIC_NAMES, seed=seed, **kwargs)
         if isinstance(recon_loss, str):
             if recon_loss not in RECON_LOSSES:
                 raise ValueError(
@@ -118,27 +109,16 @@ class VAE(MultiWorkerFit, keras.Model):
         self.recon_fn = recon_loss
         self.recon_weight = float(recon_weight)
         self.kl_weight = float(kl_weight)
-        self.seed = int(seed)
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in METRIC_NAMES}
         self.built = True
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
 
     def compile(self, optimizer: keras.optimizers.Optimizer, **kwargs):
         """Attach the optimizer and build its slots (inside the strategy scope)."""
         super().compile(optimizer=optimizer, **kwargs)
-        optimizer.build(self._train_vars())
+        self._attach_optimizers(optimizer=(self.optimizer, self._train_vars()))
 
     def _train_vars(self):
         nets = [self.encoder, self.decoder] + ([self.prior] if self.prior is not None else [])
         return [v for net in nets for v in net.trainable_variables]
-
-    @property
-    def step(self) -> tf.Variable:
-        """Optimizer updates done so far: the run's global step."""
-        return self.optimizer.iterations
 
     @staticmethod
     def _split(data):
@@ -164,16 +144,9 @@ class VAE(MultiWorkerFit, keras.Model):
         return self.decoder(z if y is None else [z, y], training=training)
 
     def _noise(self, like, stream: int):
-        """Drawn for the global batch, this replica keeping its rows (as in :class:`GAN`), so
-        N replicas train like one device on the same global batch."""
-        step = tf.cast(self.optimizer.iterations, tf.int64)
-        seed = tf.stack([tf.cast(self.seed, tf.int64), step * 4 + stream])
+        """Standard-normal noise shaped like ``like``, seeded by (seed, step, stream)."""
         shape = tf.shape(like)
-        rows = tf.random.stateless_normal(
-            tf.concat([[shape[0] * _num_replicas()], shape[1:]], 0), seed, dtype=tf.float32
-        )
-        start = tf.cast(_replica_id(), tf.int32) * shape[0]
-        return rows[start : start + shape[0]]
+        return self._draw(tf.random.stateless_normal, shape[0], shape[1:], stream)
 
     def _elbo_terms(self, x, y, training: bool, stream: int):
         mean_q, logvar_q = self.encode(x, y, training=training)
@@ -191,10 +164,12 @@ class VAE(MultiWorkerFit, keras.Model):
 
     def _record(self, recon, kl):
         per_example = self.recon_weight * recon + self.kl_weight * kl
-        self.trackers["loss"].update_state(tf.reduce_mean(per_example))
-        self.trackers["recon_loss"].update_state(tf.reduce_mean(recon))
-        self.trackers["kl_loss"].update_state(tf.reduce_mean(kl))
-        return {name: t.result() for name, t in self.trackers.items()}
+        self._track(
+            loss=tf.reduce_mean(per_example),
+            recon_loss=tf.reduce_mean(recon),
+            kl_loss=tf.reduce_mean(kl),
+        )
+        return self._results()
 
     def train_step(self, data):
         x, y = self._split(data)
@@ -203,8 +178,7 @@ class VAE(MultiWorkerFit, keras.Model):
             recon, kl = self._elbo_terms(x, y, training=True, stream=0)
             per_example = self.recon_weight * recon + self.kl_weight * kl
             loss = tf.nn.compute_average_loss(per_example)
-        grads = tape.gradient(self.optimizer.scale_loss(loss), variables)
-        self.optimizer.apply_gradients(zip(grads, variables))
+        self._minimize(self.optimizer, tape, loss, variables)
         return self._record(recon, kl)
 
     def test_step(self, data):

@@ -277,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print((out / "metrics.json").read_text(), end="")
         print(f"(already evaluated: {out / 'metrics.json'})", file=sys.stderr)
         return 0
-    from exagan_tf.core.callbacks import load_model_safe
+    from exagan_tf.fileio import load_model_safe
 
     model = load_model_safe(path)
     meta = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}

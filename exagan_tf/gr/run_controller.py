@@ -284,7 +284,7 @@ def train(cfg, argv: Sequence[str], evaluate: bool = True) -> dict | None:
                 "run the same command to resume"
             )
             return None
-    from exagan_tf.core.callbacks import save_model_atomic
+    from exagan_tf.fileio import save_model_atomic
 
     if distribute.num_workers(strategy) > 1:
         # saved as a plain Keras model; predicts on this worker alone (outside the strategy)

@@ -211,7 +211,7 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
 
     from exagan_tf import distribute
     from exagan_tf.core import callbacks as cb
-    from exagan_tf.fileio import write_json_atomic
+    from exagan_tf.fileio import save_model_atomic, write_json_atomic
     from exagan_tf.muons import fom
     from exagan_tf.precision import apply_precision
 
@@ -357,12 +357,12 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
         return run.path
     done = int(model.step.numpy())
     final = {"gan": "generator", "vae": "decoder", "flow": "flow"}[kind]
-    cb.save_model_atomic(
+    save_model_atomic(
         save[{"gan": "g", "vae": "decoder", "flow": "flow"}[kind]],
         run.models / f"{final}_final.keras",
     )
     if kind == "vae":
-        cb.save_model_atomic(model.encoder, run.models / "encoder_final.keras")
+        save_model_atomic(model.encoder, run.models / "encoder_final.keras")
     write_json_atomic(
         run.models / "final.json",
         {"step": done, "train_seconds": time.perf_counter() - t0, **monitor.last_stats},
@@ -426,7 +426,7 @@ def load_trained(run_dir: str | Path, which: str = "best_rchi2"):
         nets = {"encoder": model.encoder, "decoder": model.decoder}
     for prefix, net in nets.items():
         if which == "final":
-            from exagan_tf.core.callbacks import load_model_safe
+            from exagan_tf.fileio import load_model_safe
 
             name = "generator" if prefix == "g" else prefix
             path = models_dir / f"{name}_final.keras"

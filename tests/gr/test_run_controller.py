@@ -114,7 +114,7 @@ def test_train_resume_by_name_and_refuse_other_settings(tmp_path, gr_files, make
 def test_batch_norm_recalibration_of_the_exported_model(tmp_path, gr_files, make_config):
     import tensorflow as tf
 
-    from exagan_tf.core.callbacks import load_model_safe
+    from exagan_tf.fileio import load_model_safe
 
     path = make_config(
         tmp_path / "t.yaml",

@@ -249,10 +249,10 @@ def _side_files(tmp: Path):
 
 
 def _keras(tmp: Path):
-    from exagan_tf.core.callbacks import load_model_safe
+    from exagan_tf.fileio import load_model_safe
     from tests.hardening.test_safe_mode import _function_reference_model, _lambda_model
 
-    reader = "saved Keras models (core.callbacks.load_model_safe)"
+    reader = "saved Keras models (fileio.load_model_safe)"
     yield reader, "a Lambda layer (bytecode)", lambda: load_model_safe(
         _lambda_model(tmp / "l.keras"))
     yield reader, "an activation naming os.system", lambda: load_model_safe(

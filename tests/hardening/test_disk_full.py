@@ -1,6 +1,6 @@
 """A full disk (ENOSPC) during a checkpoint or model write leaves the previous one loadable.
 
-Three write paths of :mod:`exagan_tf.core.callbacks`: ``save_weights_atomic`` /
+Three write paths: :mod:`exagan_tf.fileio`'s ``save_weights_atomic`` /
 ``save_model_atomic`` (temporary file + ``os.replace``) and the ``tf.train.CheckpointManager``
 used by ``CheckpointSaver`` / ``PreemptionGuard`` (data files, then the ``checkpoint`` state file
 written atomically by TensorFlow). The failure is injected at each write step in turn.
@@ -17,7 +17,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.python.lib.io import file_io
 
-from exagan_tf.core import callbacks as cb
+from exagan_tf import fileio
 
 
 def _full(*args, **kwargs):
@@ -31,14 +31,14 @@ def _model(value: float) -> keras.Model:
     return model
 
 
-@pytest.mark.parametrize("save,suffix", [(cb.save_weights_atomic, ".weights.h5"),
-                                         (cb.save_model_atomic, ".keras")])
+@pytest.mark.parametrize("save,suffix", [(fileio.save_weights_atomic, ".weights.h5"),
+                                         (fileio.save_model_atomic, ".keras")])
 @pytest.mark.parametrize("where", ["replace", "write"])
 def test_keras_saves_keep_the_previous_file(tmp_path, monkeypatch, save, suffix, where):
     path = tmp_path / f"g_final{suffix}"
     save(_model(1.0), path)
     if where == "replace":
-        monkeypatch.setattr(cb.os, "replace", _full)
+        monkeypatch.setattr(fileio.os, "replace", _full)
     else:  # the disk fills while Keras writes the temporary file
         monkeypatch.setattr(keras.Model, "save_weights" if suffix == ".weights.h5" else "save",
                             lambda self, p, *a, **k: (open(p, "wb").write(b"\0" * 10), _full()))

@@ -17,7 +17,7 @@ import tensorflow as tf
 import yaml
 
 from exagan_tf import precision
-from exagan_tf.core.callbacks import load_model_safe, save_model_atomic, save_weights_atomic
+from exagan_tf.fileio import load_model_safe, save_model_atomic, save_weights_atomic
 
 REPO = Path(__file__).resolve().parents[2]
 BF16 = precision.cpu_supports_bfloat16()

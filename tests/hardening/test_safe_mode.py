@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from exagan_tf.config import DCGANConfig, build_config, read_tags
-from exagan_tf.core.callbacks import save_model_atomic
 from exagan_tf.errors import UserError
+from exagan_tf.fileio import save_model_atomic
 from tests.hardening import malformed as M
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,10 +103,10 @@ def _function_reference_model(path: Path) -> Path:
 
 
 def _loaders():
-    from exagan_tf.core.callbacks import load_model_safe
+    from exagan_tf.fileio import load_model_safe
 
     # the one loader that gr.evaluate, cmb.evaluate and muons.train use for .keras files
-    return {"core.callbacks.load_model_safe": load_model_safe}
+    return {"fileio.load_model_safe": load_model_safe}
 
 
 @pytest.mark.parametrize("make,needle", [
