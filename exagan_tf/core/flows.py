@@ -31,8 +31,9 @@ so every coordinate conditions every other within a few layers.
 
 :class:`SplineFlow` (a :class:`~exagan_tf.core.training.TrainingModel`) is trained by ``fit`` on
 weighted maximum likelihood: batches are ``x`` (every row weight 1; rows drawn by weight, as the
-muon original drew its batches) or ``(x, w)``, and the loss is sum_i w_i (-log p(x_i)) / sum_i w_i. Every layer and the
-model are registered serialisables: a saved ``.keras`` file loads with ``safe_mode=True``.
+muon original drew its batches) or ``(x, w)``, and the loss is sum_i w_i (-log p(x_i)) /
+sum_i w_i. Every layer and the model are registered serialisables: a saved ``.keras`` file loads
+with ``safe_mode=True``.
 """
 
 from __future__ import annotations

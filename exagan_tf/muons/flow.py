@@ -30,63 +30,11 @@ draws z ~ a N(0, I) + (1 - a) sum_i pi_i N(z_i, (s kernel)^2 I), weights r = N(z
 
 from __future__ import annotations
 
-import dataclasses
-import typing
-
 import numpy as np
 
+from exagan_tf.muons.config import MuonFlowConfig
+
 KERNEL = 0.1  # base-space sigma of the dangerous-region proposal around each seed
-
-
-@dataclasses.dataclass(frozen=True)
-class MuonFlowConfig:
-    """Spline flow of one muon category (keys as the VAE's where they mean the same)."""
-
-    category: str
-    datadir: str
-    learning_rate: float = 0.001
-    layers: int = 8
-    bins: int = 8
-    hidden: int = 128
-    depth: int = 2
-    bound: float = 4.0
-    squash: float = 0.999
-    batch_size: int = 512
-    weighting: typing.Literal["sample", "loss"] = "sample"
-    lr_decay: bool = True
-    save_interval: int = 2000
-    steps: int = 20000
-    bdt_train_size: int = 50_000
-    bdt_test_size: int = 50_000
-    fom_classifier: typing.Literal["gbc", "hist"] = "gbc"
-    val_fraction: float = 0.2
-    seed: int = 0
-    best_after: int = 0
-    keep_checkpoints: int = 2
-    print_every: int = 100
-    distribute: typing.Literal["auto", "none", "mirrored", "multiworker"] = "auto"
-    precision: typing.Literal["float32", "mixed_float16", "mixed_bfloat16", "auto"] = "float32"
-    jit_compile: bool = False
-
-    def validate(self) -> str | None:
-        """One-line problem, or None."""
-        from exagan_tf.muons.config import _common_problems
-
-        problem = _common_problems(self)
-        if problem:
-            return problem
-        for key in ("layers", "hidden", "depth", "batch_size"):
-            if getattr(self, key) < 1:
-                return f"{key}={getattr(self, key)} must be >= 1"
-        if self.bins < 2:
-            return f"bins={self.bins} must be >= 2"
-        if self.bound <= 1.0:
-            return f"bound={self.bound} must exceed 1 (the features span [-1, 1])"
-        if not 0.0 <= self.squash < 1.0:
-            return f"squash={self.squash}: expected 0 (none) or a factor in (0, 1)"
-        if self.precision != "float32":
-            return f"precision={self.precision!r}: the flow trains in float32 only"
-        return None
 
 
 def build_flow_model(cfg: MuonFlowConfig, dim: int):

@@ -32,47 +32,13 @@ x = mu_k + L_k eps with L_k the Cholesky factor of Sigma_k.
 
 from __future__ import annotations
 
-import dataclasses
 import time
-import typing
 from pathlib import Path
 
 import numpy as np
 
 from exagan_tf.errors import UserError
-
-
-@dataclasses.dataclass(frozen=True)
-class MuonGMMConfig:
-    """Weighted Gaussian mixture of one muon category (FOM keys as the GAN's)."""
-
-    category: str
-    datadir: str
-    components: int = 64
-    max_iter: int = 200
-    tol: float = 1e-3
-    reg_covar: float = 1e-6
-    init_rows: int = 20_000
-    bdt_train_size: int = 50_000
-    bdt_test_size: int = 50_000
-    fom_classifier: typing.Literal["gbc", "hist"] = "gbc"
-    val_fraction: float = 0.2
-    seed: int = 0
-
-    def validate(self) -> str | None:
-        """One-line problem, or None."""
-        from exagan_tf.muons.config import CATEGORY_NAMES
-
-        if self.category not in CATEGORY_NAMES:
-            return f"category={self.category!r}: expected one of {', '.join(CATEGORY_NAMES)}"
-        for key in ("components", "max_iter", "init_rows", "bdt_train_size", "bdt_test_size"):
-            if getattr(self, key) < 1:
-                return f"{key}={getattr(self, key)} must be >= 1"
-        if self.tol <= 0 or self.reg_covar < 0:
-            return f"tol={self.tol} must be positive and reg_covar={self.reg_covar} >= 0"
-        if not 0.0 < self.val_fraction < 1.0:
-            return f"val_fraction={self.val_fraction} must be in (0, 1)"
-        return None
+from exagan_tf.muons.config import MuonGMMConfig
 
 
 def _cholesky(cov: np.ndarray, where: str) -> np.ndarray:
@@ -240,19 +206,19 @@ def load_mixture(path: str | Path) -> GaussianMixtureSampler:
         raise UserError(f"{path}: {e}") from None
 
 
-def train_gmm(cfg: MuonGMMConfig, tag: str, run_id, expts: Path, argv: list[str]) -> Path:
-    """Fit the mixture of ``cfg.category`` into ``expts/muon_TAG/runRUN_CAT`` and judge it by
-    the FOM of the GAN/VAE runs (``fom_floor.json``, ``models/final.json``); a fitted run is
-    left as it is."""
+def train_gmm(cfg: MuonGMMConfig, tag: str, folder: str, rid: str, expts: Path,
+              argv: list[str], monitor_cls) -> Path:
+    """Fit the mixture of ``cfg.category`` into the run ``expts/FOLDER/runRID`` and judge it
+    by the FOM of the GAN/VAE runs (``monitor_cls``: their
+    :class:`~exagan_tf.muons.train.FomMonitor`; ``fom_floor.json``, ``models/final.json``); a
+    fitted run is left as it is."""
     from exagan_tf import runs
     from exagan_tf.fileio import write_json_atomic
     from exagan_tf.muons import preprocess as pp
-    from exagan_tf.muons.train import FomMonitor, _fmt, run_name
 
     cat = pp.get_category(cfg.category)
     x, w = pp.load_category(cfg.datadir, cat.name)
     (x_tr, w_tr), (x_val, w_val) = pp.split_train_val(x, w, cfg.val_fraction)
-    folder, rid = run_name(tag, run_id, cat.name)
     run = runs.open_run(folder, rid, cfg, expts, ["-m", "exagan_tf.muons.train", *argv])
     log = runs.setup_logging(run, "exagan_tf.muons")
     run.models.mkdir(parents=True, exist_ok=True)
@@ -261,7 +227,7 @@ def train_gmm(cfg: MuonGMMConfig, tag: str, run_id, expts: Path, argv: list[str]
         return run.path
     runs.write_meta(run, {"kind": "gmm", "config_tag": tag, "category": cat.name,
                           "n_train": len(x_tr), "n_val": len(x_val)})
-    monitor = FomMonitor(cfg, cfg.seed)
+    monitor = monitor_cls(cfg, cfg.seed)
     n_fom = cfg.bdt_train_size + cfg.bdt_test_size
     val = pp.WeightedSampler(w_val, cfg.seed + 1).sample(x_val, n_fom).astype(np.float64)
     if not (run.path / "fom_floor.json").exists():
@@ -284,5 +250,6 @@ def train_gmm(cfg: MuonGMMConfig, tag: str, run_id, expts: Path, argv: list[str]
     stats = monitor(val, gen)
     write_json_atomic(run.models / "final.json",
                       {"step": iters, "train_seconds": seconds, "loglik": history[-1], **stats})
-    log.info(f"done: {iters} EM iterations in {seconds:.1f} s | " + _fmt(stats))
+    log.info(f"done: {iters} EM iterations in {seconds:.1f} s | "
+             + " ".join(f"{k}={v:.4g}" for k, v in stats.items()))
     return run.path

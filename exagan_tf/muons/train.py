@@ -116,7 +116,8 @@ def main(argv=None) -> int:
     if args.kind == "gmm":
         from exagan_tf.muons.gmm import train_gmm
 
-        train_gmm(cfg, args.tag, args.run, Path(args.expts), argv)
+        folder, rid = run_name(args.tag, args.run, cfg.category)
+        train_gmm(cfg, args.tag, folder, rid, Path(args.expts), argv, FomMonitor)
         return 0
     train(args.kind, cfg, args.tag, args.run, Path(args.expts), argv)
     return 0
@@ -381,9 +382,12 @@ def load_run_config(run_dir: str | Path):
     import yaml
 
     from exagan_tf.config import config_from_dict
-    from exagan_tf.muons.config import MuonGANConfig, MuonVAEConfig
-    from exagan_tf.muons.flow import MuonFlowConfig
-    from exagan_tf.muons.gmm import MuonGMMConfig
+    from exagan_tf.muons.config import (
+        MuonFlowConfig,
+        MuonGANConfig,
+        MuonGMMConfig,
+        MuonVAEConfig,
+    )
 
     run_dir = Path(run_dir)
     path = run_dir / "config.yaml"
