@@ -139,3 +139,18 @@ def test_gmm_run(preprocessed, tmp_path):
     assert kind == "gmm" and cfg.components == 3 and mixture.means.shape == (3, 4)
     assert train.main(argv) == 0  # fitted: left as it is
     assert "already fitted" in (run / "train.log").read_text()
+
+
+def test_flow_latents_invert_exactly(flow_run):
+    """The dangerous-region adapter: encode gives the exact base point, decode returns the
+    muon (in [0, 1]), and the proposal width is the fixed kernel."""
+    from exagan_tf.muons.flow import KERNEL, FlowLatents
+
+    run, _ = flow_run
+    _, cfg, flow = train.load_trained(run, "final")
+    x, _ = pp.load_category(cfg.datadir, cfg.category, max_rows=64)
+    u01 = ((np.clip(x, -0.99, 0.99) + 1) / 2).astype(np.float32)
+    latents = FlowLatents(flow)
+    z, logvar = latents.encode(u01)
+    np.testing.assert_allclose(latents.decode(z), u01, atol=2e-4)
+    np.testing.assert_allclose(logvar, 2 * np.log(KERNEL))
