@@ -2,15 +2,20 @@
 
 Loads a generator of ``expts/CONFIG/runRUN`` (the best-chisq one by default), generates samples
 and judges them against held-out validation images with the statistics used during training.
-To make the numbers readable it reports the same statistics for
+To make the numbers readable it reports the same statistics, on the same reference and with the
+same number of images, for (see :mod:`exagan_tf.cosmo.yardsticks`)
 
-- the floor: one half of the validation set against the other half (what a perfect generator
-  would score with this many images), and
+- the floor from *independent universes*: images of the training universes (never in the
+  validation set) against the reference, in several disjoint random draws (median, min, max):
+  what a perfect generator of the training data would score;
+- the floor from the *same universes*: the validation images interleaved with the reference
+  (neighbouring slices of the same universes; correlated with the reference, so far tighter than
+  any generator can be, kept as the original's kind of floor); and
 - the ceiling: an untrained generator (same architecture, fresh initialisation).
 
-Every comparison uses the same reference half of the validation set and the same number of
-images. Writes ``analysis/<checkpoint>/`` in the run: ``samples.png``, ``pixel_histogram.png``,
-``power_spectrum.png`` and ``metrics.json``; prints a table.
+The reference is ``val[0::2]`` of ``--n`` validation images spread evenly over every validation
+universe. Writes ``analysis/<checkpoint>/`` in the run: ``samples.png``,
+``pixel_histogram.png``, ``power_spectrum.png`` and ``metrics.json``; prints a table.
 """
 
 from __future__ import annotations
@@ -44,6 +49,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--expts", default="expts", help="root folder of run directories")
     p.add_argument("--seed", type=int, default=2024, help="noise seed of the generated samples")
+    p.add_argument(
+        "--floor-draws",
+        type=int,
+        default=3,
+        help="draws of training-universe images for the independent floor (default 3)",
+    )
     return p.parse_args(argv)
 
 
@@ -95,13 +106,29 @@ def generate_counts(gen, cfg, data_format: str, n: int, seed: int):
     return counts_from_generated(images, cfg, data_format)
 
 
-def format_table(rows: dict[str, dict[str, float]]) -> str:
+def format_table(rows: dict[str, dict[str, float]], width: int = 22) -> str:
     """Rows: statistic -> {column: value}."""
     cols = list(next(iter(rows.values())))
-    lines = [f"{'statistic':<16}" + "".join(f"{c:>22}" for c in cols)]
+    lines = [f"{'statistic':<16}" + "".join(f"{c:>{width}}" for c in cols)]
     for name, values in rows.items():
-        lines.append(f"{name:<16}" + "".join(f"{values[c]:>22.5g}" for c in cols))
+        lines.append(f"{name:<16}" + "".join(f"{values[c]:>{width}.5g}" for c in cols))
     return "\n".join(lines)
+
+
+def comparison_table(results: dict, independent: dict) -> str:
+    """The printed table: model, both floors (independent as median and range), untrained."""
+    from exagan_tf.cosmo.yardsticks import FLOOR_SAME
+
+    cols = {
+        "model": results["model"],
+        "indep. median": independent["median"],
+        "indep. min": independent["min"],
+        "indep. max": independent["max"],
+        "same univ.": results[FLOOR_SAME],
+        "untrained": results["ceiling (untrained)"],
+    }
+    rows = {k: {c: v[k] for c, v in cols.items()} for k in results["model"]}
+    return format_table(rows, width=14)
 
 
 @cli_errors
@@ -109,7 +136,7 @@ def main(argv=None) -> int:
     from exagan_tf import systems
 
     raw = list(argv if argv is not None else sys.argv[1:])
-    valued = {"--checkpoint", "--n", "--expts", "--seed"}
+    valued = {"--checkpoint", "--n", "--expts", "--seed", "--floor-draws"}
     positional = [
         a
         for i, a in enumerate(raw)
@@ -131,7 +158,7 @@ def main(argv=None) -> int:
     import json
 
     from exagan_tf.core import plots, stats
-    from exagan_tf.cosmo import data as cosmo_data
+    from exagan_tf.cosmo import yardsticks
     from exagan_tf.cosmo.dcgan import build_generator
     from exagan_tf.fileio import write_json_atomic
 
@@ -142,14 +169,11 @@ def main(argv=None) -> int:
     n = args.n or 2 * cfg.n_eval
     if n < 4:
         raise UserError(f"--n={n}: need at least 4 validation images")
-    val = cosmo_data.read_images(
-        cosmo_data.shard_files(cfg.datadir, cfg.dataname, "val"), n, cfg.img_dim
-    )
-    half = len(val) // 2
-    if half < 2:
-        raise UserError(f"only {len(val)} validation images; need at least 4")
-    # Interleave so both halves mix every universe and slice position.
-    ref, other = val[0 : 2 * half : 2], val[1 : 2 * half : 2]
+    if args.floor_draws < 1:
+        raise UserError(f"--floor-draws={args.floor_draws}: need at least one draw")
+    yard = yardsticks.load_yardsticks(cfg.datadir, cfg.dataname, cfg.img_dim, n,
+                                      args.floor_draws)
+    ref, half = yard.ref, len(yard.ref)
 
     gen, source = load_generator(run_dir, cfg, data_format, args.checkpoint)
     trained = generate_counts(gen, cfg, data_format, half, args.seed)
@@ -157,9 +181,12 @@ def main(argv=None) -> int:
         build_generator(cfg, data_format), cfg, data_format, half, args.seed
     )
 
+    floors = yardsticks.floor_statistics(yard, stats.summary_statistics)
+    independent = floors[yardsticks.FLOOR_INDEPENDENT]
     results = {
         "model": stats.summary_statistics(ref, trained),
-        "floor (val vs val)": stats.summary_statistics(ref, other),
+        f"{yardsticks.FLOOR_INDEPENDENT} (median)": independent["median"],
+        yardsticks.FLOOR_SAME: floors[yardsticks.FLOOR_SAME],
         "ceiling (untrained)": stats.summary_statistics(ref, untrained),
     }
     out_dir = run_dir / "analysis" / args.checkpoint
@@ -183,13 +210,23 @@ def main(argv=None) -> int:
             "weights": source,
             "n_images_each": half,
             "statistics": results,
+            "floor_independent_draws": independent["draws"],
+            "floor_independent_range": {"min": independent["min"], "max": independent["max"]},
+            "yardsticks": yard.describe(),
             "ceiling_over_model": improvement,
+            "model_over_floor_independent": {
+                k: (model[k] / v if v > 0 else float("inf"))
+                for k, v in independent["median"].items()
+            },
         },
         overwrite=True,
     )
-    rows = {k: {c: results[c][k] for c in results} for k in model}
-    print(f"{run_dir} [{source}], {half} images per set")
-    print(format_table(rows))
+    d = yard.describe()
+    print(f"{run_dir} [{source}], {half} images per set; reference: {d['reference']}")
+    print(f"indep.: {yardsticks.FLOOR_INDEPENDENT}, {len(yard.independent)} draws from "
+          f"{yard.train_universes} training universe(s) (median, min, max); same univ.: "
+          f"{yardsticks.FLOOR_SAME} (interleaved validation halves)")
+    print(comparison_table(results, independent))
     print(f"outputs: {out_dir}")
     return 0
 

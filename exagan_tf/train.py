@@ -107,6 +107,7 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     from exagan_tf import distribute, fileio
     from exagan_tf.core import callbacks as cb
     from exagan_tf.core import plots, stats
+    from exagan_tf.cosmo import yardsticks
     from exagan_tf.cosmo.dcgan import build_gan, counts_from_generated
     from exagan_tf.precision import apply_precision
 
@@ -193,7 +194,12 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         ),
         cfg.batchsize,
     )
-    val_counts = cosmo_data.read_images(val_files, cfg.n_eval, cfg.img_dim)
+    # reference: val[0::2] of 2 n_eval images spread over the validation universes, with both
+    # floors (same universes, independent universes) as analyze computes them
+    yard = yardsticks.load_yardsticks(cfg.datadir, cfg.dataname, cfg.img_dim, 2 * cfg.n_eval)
+    floors = yardsticks.floor_statistics(yard, stats.summary_statistics)
+    yardsticks.log_floors(floors, yard, log)
+    val_counts = yard.ref
 
     def sample_counts(n):
         return counts_from_generated(gan.generate(n, seed=cfg.seed + 777), cfg, data_format)
@@ -224,6 +230,7 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         preempt,
         cb.ProgressLog(log, cfg.print_batch, steps, cfg.batchsize),
         monitor,
+        cb.ReferenceLines(run.logs, yardsticks.tensorboard_lines(floors), guard),
         cb.CheckpointSaver(manager, guard),
     ]
     t0 = time.perf_counter()

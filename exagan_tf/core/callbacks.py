@@ -3,7 +3,8 @@
 ``fit`` runs one Keras "epoch" per checkpoint period (``checkpt_batch`` steps), so at each epoch
 end the callbacks here, in list order: check the losses are finite (:class:`NaNGuard`), evaluate
 samples against validation data and write TensorBoard scalars and figures while keeping the best
-models by each metric (:class:`SampleMonitor`), and save the latest checkpoint for resuming
+models by each metric (:class:`SampleMonitor`), draw fixed references such as the floors beside
+those scalars (:class:`ReferenceLines`), and save the latest checkpoint for resuming
 (:class:`CheckpointSaver`). :class:`ProgressLog` prints losses, speed and time left every
 ``print_batch`` steps.
 """
@@ -276,6 +277,30 @@ class SampleMonitor(keras.callbacks.Callback):
             f"checkpoint {period} (step {step}): {shown}"
             + (f" | best {', '.join(kept)} kept" if kept else "")
         )
+
+
+class ReferenceLines(keras.callbacks.Callback):
+    """Write fixed reference values (e.g. floors: real data against the validation set) at every
+    checkpoint step, one TensorBoard run per reference (``logdir/<name>/``) with the model's own
+    scalar names, so each appears as a flat line on the chart of the statistic it bounds."""
+
+    def __init__(self, logdir: Path, references: dict[str, dict[str, float]],
+                 guard: NaNGuard | None = None):
+        super().__init__()
+        self.references, self.guard = references, guard
+        self.writers = {
+            name: tf.summary.create_file_writer(str(Path(logdir) / name)) for name in references
+        }
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (self.guard is not None and self.guard.bad) or self.model.stop_training:
+            return
+        step = _step(self.model)
+        for name, values in self.references.items():
+            with self.writers[name].as_default(step=step):
+                for key, value in values.items():
+                    tf.summary.scalar(key, float(value))
+            self.writers[name].flush()
 
 
 class CheckpointSaver(keras.callbacks.Callback):

@@ -227,16 +227,11 @@ def train_gmm(cfg: MuonGMMConfig, tag: str, folder: str, rid: str, expts: Path,
         return run.path
     runs.write_meta(run, {"kind": "gmm", "config_tag": tag, "category": cat.name,
                           "n_train": len(x_tr), "n_val": len(x_val)})
-    monitor = monitor_cls(cfg, cfg.seed)
+    monitor = monitor_cls(cfg, cfg.seed, (x_tr, w_tr), (x_val, w_val))
     n_fom = cfg.bdt_train_size + cfg.bdt_test_size
-    val = pp.WeightedSampler(w_val, cfg.seed + 1).sample(x_val, n_fom).astype(np.float64)
+    val = monitor.real  # the held-out sample every generator is judged against
     if not (run.path / "fom_floor.json").exists():
-        from exagan_tf.muons import fom
-
-        val_b = pp.WeightedSampler(w_val, cfg.seed + 2).sample(x_val, n_fom).astype(np.float64)
-        floor = fom.fom_floor(val, val_b, cfg.bdt_train_size, cfg.bdt_test_size,
-                              cfg.fom_classifier, cfg.seed)
-        write_json_atomic(run.path / "fom_floor.json", {k: float(v) for k, v in floor.items()})
+        write_json_atomic(run.path / "fom_floor.json", monitor.floor())
     log.info(f"run {run.path} | gmm {cat.name} ({cat.dim}-D) | {cfg.components} components | "
              f"{len(x_tr)} train, {len(x_val)} held out")
     t0 = time.perf_counter()

@@ -13,11 +13,13 @@ Gaussian mixture (``gmm_*``, :mod:`exagan_tf.muons.gmm`) by weighted EM, judged 
 TAG is a tag of ``experiments/muons.yaml`` (``gan_*`` / ``vae_*``); the flags override its keys
 and the resolved values are the run's config. Output: ``expts/muon_TAG/runRUN_CAT/`` with
 config.yaml, command.txt, train.log, TensorBoard ``logs/`` (losses; every ``save_interval``
-steps the FOM rchi2 / overlap / AUC, 1D and 2D histograms real vs generated, the BDT output),
-``fom_floor.json`` (real vs real) and ``fom_untrained.json`` (the untrained network), the latest
-checkpoint for resuming and, in ``models/``, the weights with the best reduced chi^2, the best
-overlap and the best AUC (``g_best_rchi2``, ``g_best_nonoverlap``, ``g_best_auc_gap``; VAE:
-``decoder_``/``encoder_`` prefixes) with their records. Running the same command resumes.
+steps the FOM rchi2 / overlap / AUC and the memorisation check nn_ratio / nn_close, 1D and 2D
+histograms real vs generated, the BDT output), ``fom_floor.json`` (copies of the training muons
+vs the held-out sample: what a perfect generator scores) and ``fom_untrained.json`` (the
+untrained network), the latest checkpoint for resuming and, in ``models/``, the weights with
+the best reduced chi^2, the best overlap and the best AUC (``g_best_rchi2``,
+``g_best_nonoverlap``, ``g_best_auc_gap``; VAE: ``decoder_``/``encoder_`` prefixes) with their
+records. Running the same command resumes.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ VAE_FLAGS = {
 FLOW_FLAGS = {"-lr": ("learning_rate", float)}
 KIND_FLAGS = {"gan": GAN_FLAGS, "vae": VAE_FLAGS, "flow": FLOW_FLAGS, "gmm": {}}
 BEST_KEYS = ("rchi2", "nonoverlap", "auc_gap")
-FOM_KEYS = ("rchi2", "overlap", "nonoverlap", "auc", "auc_gap", "dof")
+FOM_KEYS = ("rchi2", "overlap", "nonoverlap", "auc", "auc_gap", "dof", "nn_ratio", "nn_close")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -129,14 +131,32 @@ def run_name(tag: str, run, category: str) -> tuple[str, str]:
 
 
 class FomMonitor:
-    """The statistics function for ``SampleMonitor``: BDT FOM, keeping the last BDT outputs for
-    the BDT-output figure."""
+    """The statistics function for ``SampleMonitor``: the BDT FOM of generated muons against
+    ``real``, the run's fixed held-out sample (:func:`fom.heldout_real_sample`: the BDT's two
+    halves from disjoint held-out rows), and the memorisation check against the training muons
+    (:func:`fom.memorisation`); keeps the last BDT outputs for the BDT-output figure.
+    :meth:`floor` is what a perfect generator scores against the same sample."""
 
-    def __init__(self, cfg, seed: int):
+    def __init__(self, cfg, seed: int, train_rows: tuple, heldout: tuple):
+        from scipy.spatial import cKDTree
+
+        from exagan_tf.muons.fom import heldout_real_sample
+
         self.cfg, self.seed, self.last = cfg, seed, None
+        self.x_tr, self.w_tr = train_rows
+        self.real = heldout_real_sample(*heldout, cfg.bdt_train_size, cfg.bdt_test_size, seed + 1)
+        self.tree = cKDTree(np.asarray(self.x_tr, np.float64))
+
+    def floor(self) -> dict:
+        """The FOM of copies of the training muons (``FLOOR_DRAWS`` draws) against ``real``."""
+        from exagan_tf.muons.fom import fom_floor
+
+        c = self.cfg
+        return fom_floor(self.real, self.x_tr, self.w_tr, c.bdt_train_size, c.bdt_test_size,
+                         c.fom_classifier, self.seed)
 
     def __call__(self, val: np.ndarray, gen: np.ndarray) -> dict:
-        from exagan_tf.muons.fom import bdt_fom
+        from exagan_tf.muons.fom import bdt_fom, memorisation
 
         r = bdt_fom(
             val,
@@ -148,6 +168,7 @@ class FomMonitor:
             keep_outputs=True,
         )
         self.last = (r.pop("out_real"), r.pop("out_fake"))
+        r.update(memorisation(self.tree, val, gen))
         return {k: float(r[k]) for k in FOM_KEYS}
 
     def figure(self, val, gen):
@@ -274,10 +295,6 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
         log.info(f"{run.path}: already trained to step {start}; nothing to do")
         return run.path
 
-    # the FOM's real sample: held-out muons drawn by weight, fixed for the whole run
-    val = pp.WeightedSampler(w_val, cfg.seed + 1).sample(x_val, n_fom).astype(np.float64)
-    val_b = pp.WeightedSampler(w_val, cfg.seed + 2).sample(x_val, n_fom).astype(np.float64)
-
     def sample_fn(n: int) -> np.ndarray:
         if kind == "gan":
             from exagan_tf.core.gan import generate_images
@@ -289,16 +306,14 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
             out = 2.0 * model.sample(n=n, seed=cfg.seed + 777) - 1.0
         return np.asarray(out, np.float64)
 
-    monitor_fn = FomMonitor(cfg, cfg.seed)
+    monitor_fn = FomMonitor(cfg, cfg.seed, (x_tr, w_tr), (x_val, w_val))
+    val = monitor_fn.real  # the FOM's real sample, fixed for the whole run
     if not (run.path / "fom_floor.json").exists():
-        floor = {
-            k: float(v)
-            for k, v in fom.fom_floor(
-                val, val_b, cfg.bdt_train_size, cfg.bdt_test_size, cfg.fom_classifier, cfg.seed
-            ).items()
-        }
+        floor = monitor_fn.floor()
         write_json_atomic(run.path / "fom_floor.json", floor)
-        log.info("FOM floor (real vs real): " + _fmt(floor))
+        log.info(f"FOM floor (copies of training muons vs held-out muons, {floor['draws']} draws:"
+                 f" what a perfect generator scores): " + _fmt(floor)
+                 + f" auc {floor['auc_min']:.4f}-{floor['auc_max']:.4f}")
     if start == 0 and not (run.path / "fom_untrained.json").exists():
         untrained = monitor_fn(val, sample_fn(n_fom))
         write_json_atomic(run.path / "fom_untrained.json", untrained)

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from exagan_tf.muons import report
@@ -18,23 +19,28 @@ def fomd(rchi2, overlap, auc, **extra):
 
 def test_table_from_runs(tmp_path, capsys):
     gan = tmp_path / "muon_gan_demo" / "run3_mup_prompt"
-    write(gan / "fom_floor.json", fomd(1.13, 0.971, 0.5012))
+    write(gan / "fom_floor.json", fomd(1.13, 0.971, 0.5012, auc_min=0.4961, auc_max=0.5049))
     write(gan / "fom_untrained.json", fomd(1583.2, 0.034, 0.9991))
-    write(gan / "models" / "final.json", fomd(22.84, 0.781, 0.6554, step=3000))
+    write(gan / "models" / "final.json",
+          fomd(22.84, 0.781, 0.6554, step=3000, nn_ratio=1.034, nn_close=0.0042))
     vae = tmp_path / "muon_vae_demo" / "run3_mup_prompt"
     write(vae / "fom_untrained.json", fomd(1e8, 0.001, 0.9998))
-    write(vae / "models" / "final.json", fomd(26.2, 0.73, 0.69, step=5000))
+    write(vae / "models" / "final.json",
+          fomd(26.2, 0.73, 0.69, step=5000, nn_ratio=0.21, nn_close=0.62))
     assert report.main(["--expts", str(tmp_path), "--run", "3"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == (
-        "| category | floor (real vs real) | GAN untrained | GAN (3000 steps) | VAE untrained "
-        "| VAE (5000 steps) |"
+        "| category | floor (copies of training muons) | GAN untrained | GAN (3000 steps) "
+        "| VAE untrained | VAE (5000 steps) |"
     )
     assert lines[2] == (
-        "| μ⁺ prompt (4-D) | 1.13 / 0.97 / 0.501 | 1.58e+03 / 0.03 / 0.999 | 22.8 / 0.78 / 0.655 "
-        "| – / 0.00 / 1.000 | 26.2 / 0.73 / 0.690 |"
+        "| μ⁺ prompt (4-D) | 1.13 / 0.97 / 0.501 (0.496–0.505) | 1.58e+03 / 0.03 / 0.999 "
+        "| 22.8 / 0.78 / 0.655 | – / 0.00 / 1.000 | 26.2 / 0.73 / 0.690 |"
     )
-    assert lines[3] == "| μ⁻ prompt (4-D) | – | – | – | – | – |" and len(lines) == 6
+    assert lines[3] == "| μ⁻ prompt (4-D) | – | – | – | – | – |" and lines[6] == ""
+    assert lines[7] == "| category | GAN (3000 steps) | VAE (5000 steps) |"
+    assert lines[9] == "| μ⁺ prompt (4-D) | 1.03 / 0.004 | 0.21 / 0.620 memorised |"
+    assert lines[10] == "| μ⁻ prompt (4-D) | – | – |" and len(lines) == 13
     # the mixture's column (no untrained state) and the flow's, once their runs exist
     write(tmp_path / "muon_gmm_demo" / "run3_mup_prompt" / "models" / "final.json",
           fomd(3.1, 0.93, 0.548, step=41))
@@ -46,6 +52,7 @@ def test_table_from_runs(tmp_path, capsys):
         "| Gaussian mixture (41 EM iterations) | FLOW untrained | FLOW (6000 steps) |")
     assert lines[2].endswith("| 3.10 / 0.93 / 0.548 | – | – |")
     assert lines[3].endswith("| – | – | 1.20 / 0.96 / 0.511 |")
+    assert lines[7].endswith("| Gaussian mixture (41 EM iterations) | FLOW (6000 steps) |")
     with pytest.raises(SystemExit) as err:
         report.main(["--expts", str(tmp_path), "--run", "9"])
     assert err.value.code == 2 and "no muon runs" in capsys.readouterr().err
@@ -54,3 +61,20 @@ def test_table_from_runs(tmp_path, capsys):
     with pytest.raises(SystemExit):
         report.main(["--expts", str(tmp_path), "--run", "4"])
     assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_yardstick(preprocessed, capsys):
+    """The yardstick measurement on the tiny production: the former sample scores copies of the
+    training muons above the disjoint-halves sample."""
+    data, _ = preprocessed
+    res = report.yardstick(data, 150, 2, categories=["mup_displaced"], log=lambda s: None)
+    r = res["mup_displaced"]
+    assert set(r) >= {"copies_old", "copies_new", "copies_weighted", "blurred_nn_close"}
+    assert all(len(r[k]) == 2 for k in ("copies_old", "copies_new", "blurred_weighted"))
+    assert np.mean(r["copies_old"]) > np.mean(r["copies_new"]) + 0.03
+    assert abs(np.mean(r["copies_new"]) - 0.5) < 0.08
+    assert 0 < r["ess_heldout"] < r["n_heldout"]
+    assert "| μ⁺ displaced (6-D) |" in report.yardstick_table(res)
+    with pytest.raises(SystemExit) as err:
+        report.main(["--yardstick", str(data), "--draws", "0"])
+    assert err.value.code == 2 and "--draws 0" in capsys.readouterr().err

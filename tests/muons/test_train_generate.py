@@ -50,6 +50,14 @@ def test_gan_run_outputs_and_resume(gan_run, capsys):
     untrained = json.loads((run / "fom_untrained.json").read_text())
     floor = json.loads((run / "fom_floor.json").read_text())
     assert untrained["auc"] > floor["auc"]
+    # the floor: copies of the training muons against the held-out sample, 3 draws
+    assert floor["draws"] == 3 and floor["auc_min"] <= floor["auc"] <= floor["auc_max"]
+    final = json.loads((run / "models" / "final.json").read_text())
+    for rec in (untrained, final):  # the memorisation check beside the AUC
+        assert rec["nn_ratio"] > 0 and 0 <= rec["nn_close"] <= 1
+    log = (run / "train.log").read_text()
+    assert "FOM floor (copies of training muons vs held-out muons, 3 draws" in log
+    assert "nn_close=" in log
     assert "node_factor_G: 0.125" in (run / "config.yaml").read_text()
     assert any(p.name.startswith("events") for p in (run / "logs").iterdir())
     assert train.main(argv) == 0  # resumes: already trained
