@@ -12,6 +12,13 @@ share values with YAML anchors and merge keys::
 
 Loading a tag gives a frozen dataclass; an unknown tag, an unknown or mistyped key, or a value of
 the wrong type is a :class:`~exagan_tf.errors.UserError` naming the key, the tag and the file.
+
+Anchors make a document's expanded size unbounded by its length: nine lines of aliases (the
+"billion laughs") stand for 10^9 values. PyYAML builds them as shared references, cheaply, but
+anything that walks the values (a message quoting one, the run's saved config) expands them.
+:func:`load_yaml` therefore counts the values of a document as expanded, stopping at
+:data:`MAX_EXPANDED_VALUES` (the largest experiments file has about 1,500), and messages quote
+values through :func:`exagan_tf.errors.quote` (at most 200 characters).
 """
 
 from __future__ import annotations
@@ -24,11 +31,49 @@ from typing import Any, TypeVar
 
 import yaml
 
-from exagan_tf.errors import UserError
+from exagan_tf.errors import UserError, quote
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
 
 T = TypeVar("T")
+
+#: the most values (scalars, lists and mappings, each alias counted as expanded) a config
+#: document may hold
+MAX_EXPANDED_VALUES = 100_000
+
+
+def expanded_size(doc: Any, limit: int = MAX_EXPANDED_VALUES) -> int:
+    """The number of values in ``doc`` with every shared reference (YAML alias) counted as
+    often as it is used; counting stops past ``limit`` (so a self-referencing or exponential
+    document costs at most ``limit`` steps)."""
+    count, stack = 0, [doc]
+    while stack and count <= limit:
+        value = stack.pop()
+        count += 1
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            stack.extend(value)
+    return count
+
+
+def load_yaml(text: str, source: str | Path) -> Any:
+    """``yaml.safe_load(text)`` with a one-line :class:`UserError` naming ``source`` for text
+    that is not YAML or whose aliases expand past :data:`MAX_EXPANDED_VALUES` values."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = " ".join(str(getattr(err, "problem", None) or err).split())
+        raise UserError(f"{source}:{where} not valid YAML ({problem[:200]})") from None
+    except RecursionError:
+        raise UserError(f"{source}: nested too deeply to be a config") from None
+    if expanded_size(doc) > MAX_EXPANDED_VALUES:
+        raise UserError(f"{source}: holds more than {MAX_EXPANDED_VALUES:,} values once its "
+                        "aliases are expanded; not a config (an alias bomb?)")
+    return doc
 
 
 def read_tags(path: str | Path) -> dict[str, dict]:
@@ -36,13 +81,7 @@ def read_tags(path: str | Path) -> dict[str, dict]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such config file")
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = " ".join(str(getattr(err, "problem", None) or err).split())
-        raise UserError(f"{path}:{where} not valid YAML ({problem})") from None
+    doc = load_yaml(path.read_text(), path)
     if not isinstance(doc, dict):
         raise UserError(f"{path}: expected a mapping of config tags at the top level")
     return {k: v for k, v in doc.items() if isinstance(v, dict) and not str(k).startswith(".")}
@@ -85,14 +124,14 @@ def build_config(cls: type[T], values: dict, tag: str, path: str | Path) -> T:
         if key not in fields:
             close = [f for f in fields if f.lower() == str(key).lower()]
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise UserError(f"{path}: tag '{tag}': unknown key '{key}'{hint}")
+            raise UserError(f"{path}: tag '{tag}': unknown key {quote(key)}{hint}")
     kwargs = {}
     for name, field in fields.items():
         if name in values:
             value = values[name]
             if not _check_type(value, hints[name]):
                 raise UserError(
-                    f"{path}: tag '{tag}': key '{name}' = {value!r} "
+                    f"{path}: tag '{tag}': key '{name}' = {quote(value)} "
                     f"is not a {_describe(hints[name])}"
                 )
             if isinstance(value, list):

@@ -7,6 +7,7 @@ traceback; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import functools
+import reprlib
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -16,6 +17,31 @@ F = TypeVar("F", bound=Callable[..., int | None])
 
 # every character str.splitlines breaks on, shown escaped (as repr shows it)
 _LINE_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
+#: at most this many characters of a value are quoted in a message
+QUOTE_CHARS = 200
+_REPR = reprlib.Repr()
+for _name in ("maxtuple", "maxlist", "maxarray", "maxdict", "maxset", "maxfrozenset", "maxdeque"):
+    setattr(_REPR, _name, 8)
+_REPR.maxlevel, _REPR.maxlong = 3, 40
+_REPR.maxstring = _REPR.maxother = QUOTE_CHARS
+_AT_END: list[Callable[[], object]] = []
+
+
+def quote(value: object, limit: int = QUOTE_CHARS) -> str:
+    """``repr(value)`` for a message, bounded: at most ``limit`` characters, and nested or long
+    containers elided by :mod:`reprlib` before they are expanded (a YAML alias bomb used as a
+    value is a list of a billion items sharing one object: its full repr would fill memory)."""
+    text = _REPR.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def at_command_end(fn: Callable[[], object]) -> None:
+    """Call ``fn()`` when a command wrapped in :func:`cli_errors` ends (e.g. release the run
+    lock), so a process that runs several commands (a notebook, a test) does not keep them."""
+    if fn not in _AT_END:
+        _AT_END.append(fn)
 
 
 class UserError(Exception):
@@ -39,5 +65,8 @@ def cli_errors(main: F) -> F:
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             raise SystemExit(130) from None
+        finally:
+            for fn in _AT_END:
+                fn()
 
     return wrapper  # type: ignore[return-value]

@@ -2,10 +2,13 @@
 
 Everything the suite writes (data, shards, configs, metrics, checkpoints, models) goes to a
 temporary file in the destination folder and is moved into place with :func:`os.replace`, so a
-killed process never leaves a half-written file under the final name. Models are read back only
-with ``safe_mode=True``: a file that carries code (a ``Lambda`` layer, a reference to an
-arbitrary function) is refused. Keras is imported only by the model functions, so the
-simulators and readers that use this module do not pay for TensorFlow.
+killed process never leaves a half-written file under the final name. A process killed before the
+move leaves the temporary file (``.<name>.<random>.tmp``, or ``.tmp-<random>.keras`` /
+``.weights.h5`` for a model) beside the destination; :func:`remove_temporaries` deletes those
+when the same run starts again. Models are read back only with ``safe_mode=True``: a file that
+carries code (a ``Lambda`` layer, a reference to an arbitrary function) is refused. Keras is
+imported only by the model functions, so the simulators and readers that use this module do not
+pay for TensorFlow.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -23,6 +27,11 @@ from exagan_tf.errors import UserError
 
 if TYPE_CHECKING:
     import keras
+
+#: the names :func:`atomic_path` and the model saves give their temporary files (mkstemp: 8
+#: random characters)
+TEMPORARY = re.compile(r"^(\..+\.[A-Za-z0-9_]{8}\.tmp"  # atomic_path
+                       r"|\.tmp-[A-Za-z0-9_]{8}\.(keras|weights\.h5))$")  # model saves
 
 
 @contextlib.contextmanager
@@ -51,6 +60,20 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def remove_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of :func:`atomic_path` and of the model saves under ``folder``
+    (recursively) and return their paths. Only for a folder no other process is writing (a
+    locked run)."""
+    gone = []
+    for root, _, files in os.walk(folder):
+        for name in files:
+            if TEMPORARY.match(name):
+                path = Path(root) / name
+                path.unlink()
+                gone.append(path)
+    return sorted(gone)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str, overwrite: bool = False) -> None:

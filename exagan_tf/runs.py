@@ -7,7 +7,23 @@ started or resumed it, appended), ``train.log``, ``logs/`` (TensorBoard), ``chec
 
 Starting a run whose directory exists resumes it when the configuration is identical, and is
 refused with a one-line message naming the first differing key otherwise. Nothing in a run
-directory is ever deleted or overwritten, except the TensorFlow checkpoint rotation.
+directory is ever deleted or overwritten, except the TensorFlow checkpoint rotation and the
+temporary files a killed process left.
+
+Opening a run (:func:`open_run_dir`, which every trainer uses) also:
+
+* locks it for this process (:mod:`exagan_tf.runlock`): a second process is refused with one
+  line naming the holder, a lock left by a process that ended is taken over;
+* removes, under that lock, the temporaries of a killed process: TensorFlow's
+  ``checkpoints/<name>_temp/`` folders and ``checkpoint.tmp<hex>`` state files, and the
+  temporary files of :mod:`exagan_tf.fileio` (``.<name>.*.tmp``, ``.tmp-*.keras``);
+* verifies the checkpoint the run will resume from and falls back to the newest readable one
+  (:mod:`exagan_tf.checkpoints`).
+
+What it did is kept in :attr:`RunDir.notes`, which :func:`setup_logging` logs as warnings.
+
+Run and tag names become folder names, so they are limited to letters, digits and ``._-``
+(not starting with a dot, no ``..``): :func:`check_name`.
 """
 
 from __future__ import annotations
@@ -16,17 +32,32 @@ import dataclasses
 import datetime
 import json
 import logging
+import re
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
 import yaml
 
 from exagan_tf.config import config_to_dict
-from exagan_tf.errors import UserError
-from exagan_tf.fileio import write_json_atomic, write_text_atomic
+from exagan_tf.errors import UserError, quote
+from exagan_tf.fileio import remove_temporaries, write_json_atomic, write_text_atomic
 
 EXPTS_DIR = Path("expts")
+NAME_CHARS = re.compile(r"[A-Za-z0-9._-]{1,100}")
+_TF_TEMP = re.compile(r"^checkpoint\.tmp[0-9a-f]{32}$")
+
+
+def check_name(name: object, what: str) -> str:
+    """``name`` as a folder name of a run (``what``: e.g. ``RUN``, ``config tag``): letters,
+    digits and ``._-``, at most 100, not starting with a dot and without ``..``; anything else
+    (a path separator, an absolute path, a space) is a one-line :class:`UserError`."""
+    text = str(name)
+    if not NAME_CHARS.fullmatch(text) or text.startswith(".") or ".." in text:
+        raise UserError(f"{what} {quote(text, 80)}: expected a name of letters, digits and "
+                        "'._-' (at most 100, not starting with '.', no '..')")
+    return text
 
 
 @dataclasses.dataclass
@@ -35,6 +66,9 @@ class RunDir:
 
     path: Path
     resumed: bool
+    #: what opening the run did that the log should show (a lock taken over, temporaries
+    #: removed, a checkpoint skipped): logged as warnings by :func:`setup_logging`
+    notes: list[str] = dataclasses.field(default_factory=list, kw_only=True)
 
     @property
     def checkpoints(self) -> Path:
@@ -58,8 +92,8 @@ class RunDir:
 
 
 def run_path(config_tag: str, run: str | int, root: str | Path = EXPTS_DIR) -> Path:
-    """``<root>/<config_tag>/run<run>``."""
-    return Path(root) / config_tag / f"run{run}"
+    """``<root>/<config_tag>/run<run>``; both names are checked by :func:`check_name`."""
+    return Path(root) / check_name(config_tag, "config tag") / f"run{check_name(run, 'RUN')}"
 
 
 def first_difference(old: dict, new: dict, prefix: str = "") -> str | None:
@@ -71,7 +105,7 @@ def first_difference(old: dict, new: dict, prefix: str = "") -> str | None:
             if found:
                 return found
         elif a != b:
-            return f"'{prefix}{key}' was {a!r}, now {b!r}"
+            return f"'{prefix}{key}' was {quote(a, 100)}, now {quote(b, 100)}"
     return None
 
 
@@ -98,27 +132,71 @@ def open_run_dir(
     """
     comparable = comparable or (lambda d: d)
     cfg_file = path / "config.yaml"
-    if cfg_file.exists():
-        try:
-            stored = yaml.safe_load(cfg_file.read_text()) or {}
-        except yaml.YAMLError:
-            raise UserError(f"{cfg_file}: unreadable run config; not touching this run") from None
-        diff = first_difference(comparable(stored), comparable(record))
-        if diff:
-            raise UserError(mismatch.format(path=path, diff=diff))
-        resumed = True
-    elif path.exists() and any(path.iterdir()):
+    from exagan_tf import runlock
+
+    # a start that failed before writing config.yaml leaves only the (released) lock file
+    if not cfg_file.exists() and path.exists() and any(
+            p.name != runlock.LOCK_NAME for p in path.iterdir()):
         raise UserError(f"{path} exists but has no config.yaml; not a {kind} of this suite")
-    else:
-        path.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(cfg_file, yaml.safe_dump(record, sort_keys=False))
-        resumed = False
-    for sub in ("checkpoints", "models", "logs"):
-        (path / sub).mkdir(exist_ok=True)
+    if cfg_file.exists():
+        _check_stored(cfg_file, path, record, mismatch, comparable)  # before touching the run
+    path.mkdir(parents=True, exist_ok=True)
+    _, notes = runlock.acquire(path)
+    try:
+        if cfg_file.exists():  # another process may have created it since the check above
+            _check_stored(cfg_file, path, record, mismatch, comparable)
+            resumed = True
+        else:
+            write_text_atomic(cfg_file, yaml.safe_dump(record, sort_keys=False))
+            resumed = False
+        for sub in ("checkpoints", "models", "logs"):
+            (path / sub).mkdir(exist_ok=True)
+        notes += _remove_leftovers(path)
+        if any((path / "checkpoints").iterdir()):
+            from exagan_tf.checkpoints import verify_checkpoints
+
+            notes += verify_checkpoints(path / "checkpoints")
+    except BaseException:
+        runlock.release(path)
+        raise
     stamp = datetime.datetime.now().isoformat(timespec="seconds")
     with open(path / "command.txt", "a") as f:
         f.write(f"{stamp} {'resume' if resumed else 'start'}: {command}\n")
-    return RunDir(path, resumed)
+    return RunDir(path, resumed, notes=notes)
+
+
+def _check_stored(cfg_file: Path, path: Path, record: dict, mismatch: str, comparable) -> None:
+    """Refuse (one line) a run whose stored config differs from ``record``."""
+    from exagan_tf.config import load_yaml
+
+    try:
+        stored = load_yaml(cfg_file.read_text(), cfg_file) or {}
+    except UserError:
+        raise UserError(f"{cfg_file}: unreadable run config; not touching this run") from None
+    if not isinstance(stored, dict):
+        raise UserError(f"{cfg_file}: not a mapping; not touching this run")
+    diff = first_difference(comparable(stored), comparable(record))
+    if diff:
+        raise UserError(mismatch.format(path=path, diff=diff))
+
+
+def _remove_leftovers(path: Path) -> list[str]:
+    """Delete the temporary files and folders a killed process left in the run ``path`` (the
+    caller holds its lock, so no live process is writing them); one note naming them."""
+    gone = remove_temporaries(path)
+    ckpts = path / "checkpoints"
+    for item in sorted(ckpts.iterdir()):
+        if item.is_dir() and item.name.endswith("_temp"):
+            shutil.rmtree(item)
+            gone.append(item)
+        elif item.is_file() and _TF_TEMP.match(item.name):
+            item.unlink()
+            gone.append(item)
+    if not gone:
+        return []
+    names = ", ".join(str(p.relative_to(path)) for p in gone[:5])
+    more = f" and {len(gone) - 5} more" if len(gone) > 5 else ""
+    return [f"{path}: removed {len(gone)} temporaries of an interrupted process: {names}{more}"]
 
 
 def open_run(
@@ -168,4 +246,6 @@ def setup_logging(run: RunDir, name: str = "exagan_tf") -> logging.Logger:
         handler.setFormatter(fmt)
         logger.addHandler(handler)
     logger.propagate = False
+    for note in run.notes:
+        logger.warning(f"warning: {note}")
     return logger

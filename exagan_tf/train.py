@@ -104,7 +104,7 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     import keras
     import tensorflow as tf
 
-    from exagan_tf import distribute, fileio
+    from exagan_tf import distribute
     from exagan_tf.core import callbacks as cb
     from exagan_tf.core import plots, stats
     from exagan_tf.cosmo import yardsticks
@@ -171,8 +171,14 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
             f"(step {int(gan.step.numpy())})"
         )
     start = int(gan.step.numpy())
-    if start >= steps:
+    finals = [run.models / "g_final.weights.h5", run.models / "generator_final.keras"]
+    if start >= steps and not cb.stale_exports(finals, manager):
         log.info(f"{run.path}: already trained to step {start} of {steps}; nothing to do")
+        return 0
+    if start >= steps:  # stopped after its last checkpoint, before its exports
+        _export(gan.sampler, finals)
+        log.info(f"{run.path}: trained to step {start} of {steps}; wrote the final exports it "
+                 f"lacked ({', '.join(p.name for p in finals)})")
         return 0
     log.info(
         f"run {run.path} | {'resuming' if run.resumed else 'new'} | {data_format} | "
@@ -243,11 +249,17 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         return 0
     done = int(gan.step.numpy())
     rate = (done - start) * cfg.batchsize / (time.perf_counter() - t0)
-    sampler = gan.sampler  # the weight average when g_ema is set
-    fileio.save_weights_atomic(sampler, run.models / "g_final.weights.h5")
-    fileio.save_model_atomic(sampler, run.models / "generator_final.keras")
+    _export(gan.sampler, finals)  # the sampler: the weight average when g_ema is set
     log.info(f"done: step {done}, {rate:.1f} images/s; outputs in {run.path}")
     return 0
+
+
+def _export(sampler, finals) -> None:
+    """The final generator as weights and as a ``.keras`` model (``finals``: their paths)."""
+    from exagan_tf import fileio
+
+    fileio.save_weights_atomic(sampler, finals[0])
+    fileio.save_model_atomic(sampler, finals[1])
 
 
 def _variables_checkpoint(variables):

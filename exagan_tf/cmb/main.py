@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from exagan_tf.errors import UserError, cli_errors
+from exagan_tf.errors import UserError, cli_errors, quote
 
 PROG = "python -m exagan_tf.cmb.main"
 #: flags that may differ between a run and its resumption
@@ -137,21 +137,21 @@ def _tag_value(action: argparse.Action, kind: str, value, where: str):
     """A flag value read from YAML, converted as the command line would convert it."""
     if kind == "switch":
         if not isinstance(value, bool):
-            raise UserError(f"{where}={value!r}: a switch; expected true or false")
+            raise UserError(f"{where}={quote(value)}: a switch; expected true or false")
         return value
     if value is None:  # null: the flag's default, which must itself be "not given"
         if action.default is not None:
             raise UserError(f"{where}=null: expected a value (default {action.default})")
         return None
     if isinstance(value, (bool, list, dict)):
-        raise UserError(f"{where}={value!r}: expected a single value")
+        raise UserError(f"{where}={quote(value)}: expected a single value")
     try:
         converted = (action.type or str)(str(value))
     except (TypeError, ValueError):
         kind_name = getattr(action.type, "__name__", "text")
-        raise UserError(f"{where}={value!r}: expected {kind_name}") from None
+        raise UserError(f"{where}={quote(value)}: expected {kind_name}") from None
     if action.choices is not None and converted not in action.choices:
-        raise UserError(f"{where}={value!r}: expected one of {', '.join(action.choices)}")
+        raise UserError(f"{where}={quote(value)}: expected one of {', '.join(action.choices)}")
     return converted
 
 
@@ -483,6 +483,10 @@ def train(args: argparse.Namespace, argv: list[str]) -> int:
         save_model_atomic(gen, run.models / "generator_final.keras")
     else:
         log.info(f"{run.path}: already trained for {args.epochs} epochs; evaluating")
+        final = run.models / "generator_final.keras"
+        if cb.stale_exports([final], manager):  # stopped after its last checkpoint
+            save_model_atomic(gen, final)
+            log.info(f"wrote the final export it lacked ({final.name})")
     pred = gan.predict_in_batches(data.x_val, 64)
     metrics = evaluate.write_evaluation(run.path, data, pred, args, writer, int(gan.step.numpy()))
     log.info(evaluate.format_table(metrics))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -26,6 +27,19 @@ import tensorflow as tf
 from exagan_tf.core.plots import figure_to_array
 from exagan_tf.errors import UserError
 from exagan_tf.fileio import save_weights_atomic, write_json_atomic
+
+
+def stale_exports(paths, manager: tf.train.CheckpointManager) -> list[Path]:
+    """The final exports among ``paths`` that are missing or older than the latest checkpoint.
+
+    A run killed (or sent SIGTERM) after its last checkpoint but before its final models were
+    written holds its final state in that checkpoint: its rerun, which finds nothing left to
+    train, writes these from the restored state instead of reporting "nothing to do". An export
+    older than the checkpoint is one of an earlier, shorter invocation of the same run."""
+    latest = manager.latest_checkpoint
+    newest = os.path.getmtime(latest + ".index") if latest else 0.0
+    return [Path(p) for p in paths
+            if not Path(p).exists() or os.path.getmtime(p) < newest]
 
 
 def _step(model) -> int:

@@ -39,8 +39,12 @@ class ModelParams:
             return f"layer_param={self.layer_param}: expected a positive integer"
         if not 0.0 <= self.dropout < 1.0:
             return f"dropout={self.dropout}: expected a probability in [0, 1)"
-        if not self.name or "/" in self.name or self.name.startswith("."):
-            return f"name={self.name!r}: expected a non-empty name without '/'"
+        from exagan_tf.runs import check_name
+
+        try:
+            check_name(self.name, "name")
+        except UserError as err:
+            return str(err)
         return None
 
 

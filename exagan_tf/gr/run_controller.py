@@ -220,6 +220,8 @@ def train(cfg, argv: Sequence[str], evaluate: bool = True) -> dict | None:
         # the last epoch of the invocation in progress: a run stopped before it (SIGTERM,
         # a kill) resumes towards it instead of adding another `epochs`
         end_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="end_epoch")
+    from exagan_tf.core.callbacks import stale_exports
+
     ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch_var, end=end_var)
     manager = tf.train.CheckpointManager(ckpt, run.checkpoints, max_to_keep=t.keep_checkpoints)
     if manager.latest_checkpoint:
@@ -230,6 +232,10 @@ def train(cfg, argv: Sequence[str], evaluate: bool = True) -> dict | None:
         )
     start = int(epoch_var.numpy())
     end = int(end_var.numpy()) if int(end_var.numpy()) > start else start + t.epochs
+    finals = [run.models / f"model_epoch{start}.keras"]
+    finals += [run.path / "analysis" / f"epoch{start}" / "metrics.json"] if evaluate else []
+    if start and int(end_var.numpy()) == start and stale_exports(finals, manager):
+        end = start  # the last invocation trained its epochs, then stopped before its exports
     end_var.assign(end)
     log.info(
         f"run {run.path} | {'resuming' if run.resumed else 'new'} | {model.name} "

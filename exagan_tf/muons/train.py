@@ -291,7 +291,11 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
     start = int(model.step.numpy())
     periods = math.ceil(cfg.steps / cfg.save_interval)
     steps = periods * cfg.save_interval
-    if start >= steps:
+    final = "generator" if kind == "gan" else "decoder"
+    finals = [run.models / f"{final}_final.keras", run.models / "final.json"]
+    if kind == "vae":
+        finals.append(run.models / "encoder_final.keras")
+    if start >= steps and not cb.stale_exports(finals, manager):
         log.info(f"{run.path}: already trained to step {start}; nothing to do")
         return run.path
 
@@ -372,6 +376,9 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
         log.info(f"stopped at step {preempt.saved_step} of {steps}; resume with the same command")
         return run.path
     done = int(model.step.numpy())
+    if start >= steps:  # stopped after its last checkpoint, before its exports: the final FOM
+        log.info(f"{run.path}: trained to step {done}; writing the final exports it lacked")
+        monitor.last_stats = monitor_fn(val, sample_fn(n_fom))
     final = {"gan": "generator", "vae": "decoder", "flow": "flow"}[kind]
     save_model_atomic(
         save[{"gan": "g", "vae": "decoder", "flow": "flow"}[kind]],

@@ -261,11 +261,58 @@ def _keras(tmp: Path):
     yield reader, "a damaged zip", lambda: load_model_safe(tmp / "j.keras")
 
 
+def _runs(tmp: Path):
+    from exagan_tf import runlock, runs
+    from tests.hardening.test_yaml_bomb import BOMB
+
+    exa = read_tags(REPO / "experiments" / "exagan.yaml")["test"]
+    bomb = tmp / "bomb.yaml"
+    body = yaml.safe_dump({"test": {k: v for k, v in exa.items() if k != "nconvfilters"}})
+    bomb.write_text(BOMB + body + "  nconvfilters: *l10\n")
+    reader = "ExaGAN config (config.load_config)"
+    yield reader, "a billion-laughs alias as nconvfilters", lambda: load_config(
+        DCGANConfig, bomb, "test")
+
+    reader = "run and tag names (runs.run_path)"
+    for case, tag, run in [("RUN '../../../../x'", "test", "../../../../x"),
+                           ("TAG 'x/../../../../y'", "x/../../../../y", "0"),
+                           ("absolute TAG '/tmp/y'", "/tmp/y", "0"), ("RUN 'a b'", "test", "a b")]:
+        yield reader, case, lambda t=tag, r=run: runs.run_path(t, r, tmp / "expts")
+
+    reader = "run directory (runs.open_run_dir)"
+
+    def held():
+        run = tmp / "held" / "run0"
+        run.mkdir(parents=True)
+        (run / "config.yaml").write_text("a: 1\n")
+        now = __import__("time").time()
+        (run / "run.lock").write_text(json.dumps(
+            {"host": "node-b", "pid": 4242, "since": now - 60, "heartbeat": now - 5}))
+        return lambda: runs.open_run_dir(run, {"a": 1}, "cmd", mismatch="{path}: {diff}")
+
+    yield reader, "held by a live process on another host", held()
+
+    def unreadable():
+        import tensorflow as tf
+
+        run = tmp / "damaged" / "run0"
+        runs.open_run_dir(run, {"a": 1}, "cmd", mismatch="{path}: {diff}")
+        runlock.release(run)
+        manager = tf.train.CheckpointManager(tf.train.Checkpoint(v=tf.Variable([1.0] * 64)),
+                                             run / "checkpoints", max_to_keep=2)
+        for n in (4, 8):
+            path = Path(manager.save(checkpoint_number=n) + ".data-00000-of-00001")
+            path.write_bytes(b"\0" * path.stat().st_size)
+        return lambda: runs.open_run_dir(run, {"a": 1}, "cmd", mismatch="{path}: {diff}")
+
+    yield reader, "every checkpoint's .data zeroed", unreadable()
+
+
 def rows() -> list[tuple[str, str, str]]:
     """(reader, malformed input, answer) of every case, temporary paths shown as <tmp>."""
     out = []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, group in enumerate((_configs, _shards, _hdf5, _side_files, _keras)):
+        for i, group in enumerate((_configs, _shards, _hdf5, _side_files, _keras, _runs)):
             folder = Path(tmp) / f"g{i}"
             folder.mkdir()
             for reader, case, fn in group(folder):
