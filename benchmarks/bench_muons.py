@@ -11,7 +11,9 @@ Rows (``main()`` returns them as dicts for ``benchmarks/run_all.py``):
   same inverse transform and ROOT output;
 * ``generate_{4d,6d}_flow``: the spline flow of ``flow_demo`` (8 coupling layers, 8 bins,
   conditioner 2 x 128; :class:`~exagan_tf.muons.flow.FlowGenerator`) through the same chain, with
-  its ratio to the original-size GAN's Keras row of the same dimension run here first;
+  its ratio to the original-size GAN's Keras row of the same dimension run here first (every
+  generator warmed up at the batch shape first: the flow's one XLA compile, about 3 s, is not
+  counted);
 * ``generate_{4d,6d}_gmm``: the 64-component Gaussian mixture
   (:class:`~exagan_tf.muons.gmm.GaussianMixtureSampler`), same chain and ratio;
 * ``fom_gbc`` / ``fom_hist``: seconds to fit + apply the original GradientBoostingClassifier and
@@ -142,7 +144,9 @@ def bench_new_kinds(n: int, seed: int = 0) -> list[dict]:
                  "gmm": _random_mixture(dim, seed)}
         rates = {}
         for kind, gen in kinds.items():
-            gen(np.zeros((256, gen.latent), np.float32))  # warm up (tracing, XLA, BLAS)
+            # warm up at generate_to_root's batch shape: the flow's inverse is XLA-compiled
+            # once per shape (about 3 s, paid once per category by a long generation)
+            gen(np.zeros((65536, gen.latent), np.float32))
             with tempfile.TemporaryDirectory() as tmp:
                 res = generate.generate_to_root({tr.category: gen}, {tr.category: tr}, n,
                                                 Path(tmp) / "out", seed=seed, progress=False)
