@@ -291,7 +291,7 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
     start = int(model.step.numpy())
     periods = math.ceil(cfg.steps / cfg.save_interval)
     steps = periods * cfg.save_interval
-    final = "generator" if kind == "gan" else "decoder"
+    final = {"gan": "generator", "vae": "decoder", "flow": "flow"}[kind]
     finals = [run.models / f"{final}_final.keras", run.models / "final.json"]
     if kind == "vae":
         finals.append(run.models / "encoder_final.keras")
@@ -379,7 +379,6 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str]) -> Pat
     if start >= steps:  # stopped after its last checkpoint, before its exports: the final FOM
         log.info(f"{run.path}: trained to step {done}; writing the final exports it lacked")
         monitor.last_stats = monitor_fn(val, sample_fn(n_fom))
-    final = {"gan": "generator", "vae": "decoder", "flow": "flow"}[kind]
     save_model_atomic(
         save[{"gan": "g", "vae": "decoder", "flow": "flow"}[kind]],
         run.models / f"{final}_final.keras",
