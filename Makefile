@@ -72,15 +72,18 @@ data-muons: venv
 	@test -f data/muons/dangerous_reference.npz || \
 		$(PY) -m exagan_tf.muons.dangerous simulate --muons 20000000 --out data/muons/dangerous_reference.npz
 
-# a GAN and a VAE per category (about 1 min each on 2 cores), their FOM table, VAE generation in
-# the dangerous region of the prompt categories (the displaced ones have no dangerous muons)
+# a GAN and a VAE per category (about 1 min each on 2 cores), the Gaussian mixture (1-2 min) and
+# the spline flow (5-10 min), their FOM table, VAE and flow generation in the dangerous region of
+# the prompt categories (the displaced ones have no dangerous muons)
 muons-demo: data-muons
 	for c in 1 2 3 4; do $(PY) -m exagan_tf.muons.train gan gan_demo $(RUN) --category $$c && \
-		$(PY) -m exagan_tf.muons.train vae vae_demo $(RUN) --category $$c || exit 1; done
+		$(PY) -m exagan_tf.muons.train vae vae_demo $(RUN) --category $$c && \
+		$(PY) -m exagan_tf.muons.train gmm gmm_demo $(RUN) --category $$c && \
+		$(PY) -m exagan_tf.muons.train flow flow_demo $(RUN) --category $$c || exit 1; done
 	$(PY) -m exagan_tf.muons.report --run $(RUN)
-	for c in mup_prompt mum_prompt; do r=expts/muon_vae_demo/run$(RUN)_$$c; \
+	for c in mup_prompt mum_prompt; do for k in vae flow; do r=expts/muon_$${k}_demo/run$(RUN)_$$c; \
 		test -f $$r/dangerous_final_s1.json || $(PY) -m exagan_tf.muons.dangerous evaluate $$r \
-		--reference data/muons/dangerous_reference.npz || exit 1; done
+		--reference data/muons/dangerous_reference.npz || exit 1; done; done
 
 # Baryon painting: 64^3 N-body dark matter at 11 redshifts with painted gas pressure, eight
 # training universes and one test universe (~1.7 min)

@@ -9,10 +9,18 @@ Rows (``main()`` returns them as dicts for ``benchmarks/run_all.py``):
   muons/s including ROOT output, and its ratio to the baseline run here in the same process:
 * ``generate_{4d,6d}_keras``: the Keras generator called in inference mode in batches of 65536,
   same inverse transform and ROOT output;
+* ``generate_{4d,6d}_flow``: the spline flow of ``flow_demo`` (8 coupling layers, 8 bins,
+  conditioner 2 x 128; :class:`~exagan_tf.muons.flow.FlowGenerator`) through the same chain, with
+  its ratio to the original-size GAN's Keras row of the same dimension run here first (every
+  generator warmed up at the batch shape first: the flow's one XLA compile, about 3 s, is not
+  counted);
+* ``generate_{4d,6d}_gmm``: the 64-component Gaussian mixture
+  (:class:`~exagan_tf.muons.gmm.GaussianMixtureSampler`), same chain and ratio;
 * ``fom_gbc`` / ``fom_hist``: seconds to fit + apply the original GradientBoostingClassifier and
   the histogram BDT on n vs n, one thread each, and the speed ratio.
 
-Generator weights are random (speed does not depend on training); the transform is a plain
+Generator weights are random (speed does not depend on training; the flow's spline layers get
+random parameters, the mixture random means and covariances); the transform is a plain
 [-1, 1] <-> physical-range map of the same cost as a trained one.
 """
 
@@ -94,6 +102,66 @@ def bench_generation(n: int, seed: int = 0) -> list[dict]:
     return rows
 
 
+def _random_flow(dim: int, seed: int):
+    from exagan_tf.muons.flow import MuonFlowConfig, build_flow_model
+
+    flow = build_flow_model(MuonFlowConfig("mum_displaced", "-"), dim)  # flow_demo's sizes
+    rng = np.random.default_rng(seed)
+    for c in flow.couplings:  # off the identity: every spline bin in use
+        c.out_layer.kernel.assign(rng.normal(0, 0.1, c.out_layer.kernel.shape))
+    return flow
+
+
+def _random_mixture(dim: int, seed: int, k: int = 64):
+    from exagan_tf.muons.gmm import GaussianMixtureSampler
+
+    rng = np.random.default_rng(seed)
+    a = rng.normal(0, 0.1, (k, dim, dim))
+    covs = a @ a.transpose(0, 2, 1) + 1e-3 * np.eye(dim)
+    return GaussianMixtureSampler(rng.dirichlet(np.ones(k)), rng.uniform(-0.5, 0.5, (k, dim)),
+                                  covs)
+
+
+def bench_new_kinds(n: int, seed: int = 0) -> list[dict]:
+    """Muons/s of the spline flow and the Gaussian mixture against the original-size GAN
+    generator (Keras, the ``generate`` default) of the same dimension, in this process."""
+    import keras
+
+    from exagan_tf.muons import generate, models
+    from exagan_tf.muons.flow import FlowGenerator
+
+    keras.utils.set_random_seed(seed)
+    t4, t6 = _transforms()
+    rows = []
+    for label, dim, factor, tr in (("4d", 4, 2, t4), ("6d", 6, 6, t6)):
+        g = models.build_generator(dim, factor, 2)
+
+        def gan(z, g=g):
+            return g(z, training=False).numpy()
+
+        gan.latent = 100
+        kinds = {"gan_keras": gan, "flow": FlowGenerator(_random_flow(dim, seed)),
+                 "gmm": _random_mixture(dim, seed)}
+        rates = {}
+        for kind, gen in kinds.items():
+            # warm up at generate_to_root's batch shape: the flow's inverse is XLA-compiled
+            # once per shape (about 3 s, paid once per category by a long generation)
+            gen(np.zeros((65536, gen.latent), np.float32))
+            with tempfile.TemporaryDirectory() as tmp:
+                res = generate.generate_to_root({tr.category: gen}, {tr.category: tr}, n,
+                                                Path(tmp) / "out", seed=seed, progress=False)
+            rates[kind] = res["muons_per_s"]
+        for kind in ("flow", "gmm"):
+            rows.append({
+                "name": f"generate_{label}_{kind}",
+                "muons_per_s": round(rates[kind]),
+                "gan_keras_muons_per_s": round(rates["gan_keras"]),
+                "ratio_vs_gan_keras": round(rates[kind] / rates["gan_keras"], 2),
+                "n": n,
+            })
+    return rows
+
+
 def bench_fom(n: int, seed: int = 0) -> list[dict]:
     """Seconds for the original GBC and the histogram BDT on n real vs n generated (6-D)."""
     from exagan_tf.muons import fom
@@ -125,7 +193,7 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--fom-n", type=int, default=20_000, help="muons per side for the FOM")
     p.add_argument("--skip-fom", action="store_true")
     args = p.parse_args(argv)
-    rows = bench_generation(args.n)
+    rows = bench_generation(args.n) + bench_new_kinds(args.n)
     if not args.skip_fom:
         rows += bench_fom(args.fom_n)
     for row in rows:

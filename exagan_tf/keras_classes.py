@@ -26,6 +26,7 @@ import sys
 #: every module defining a class registered with ``keras.saving.register_keras_serializable``
 MODULES = (
     "exagan_tf.core.layers",
+    "exagan_tf.core.flows",
     "exagan_tf.core.compat",
     "exagan_tf.core.schedules",
     "exagan_tf.baryons.layers",

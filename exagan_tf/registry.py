@@ -63,7 +63,7 @@ SYSTEMS = (
            "exagan_tf.cosmo.system", importer="exagan_tf.cosmo.slice_universes"),
     System("baryons", "baryon pressure painted on dark matter (CVAE / CGAN)", "baryons.yaml",
            "exagan_tf.baryons.system", importer="exagan_tf.baryons.import_painter"),
-    System("muons", "SHiP muon-shield background GAN / VAE with a BDT figure of merit",
+    System("muons", "SHiP muon-shield background GAN / VAE / flow / mixture, BDT figure of merit",
            "muons.yaml", "exagan_tf.muons.system", importer="exagan_tf.muons.preprocess"),
     System("gr", "GR vs Newtonian potentials, RACOON / PENGUIN classifiers", "gr",
            "exagan_tf.gr.system", tag_prefix="gr_", importer="exagan_tf.gr.import_gevolution"),

@@ -10,6 +10,11 @@ N(mu_i, sigma_i^2); latents are drawn near them, z = mu_i + s sigma_i eps (i dra
 probability pi_i = w_i / sum w over the seeds, eps ~ N(0, I), ``scale`` s), decoded and inverted
 to cm and GeV/c. Seeds outside the training range are clipped to [-1, 1] first.
 
+A spline-flow run (``flow_*``) is targeted the same way in the flow's base space
+(:class:`~exagan_tf.muons.flow.FlowLatents`): the seeds' exact base points f(x_i) take the place
+of the encoder's means, and a fixed width (0.1 base-space sigmas, times ``scale``) that of the
+posterior's.
+
 Weights. A share a (``prior_mix``, 0.1) of the latents is drawn from the prior itself, so the
 latents come from the mixture q(z) = a N(z; 0, I) + (1 - a) sum_i pi_i N(z; mu_i, s^2 sigma_i^2)
 instead of the prior N(0, I) that plain VAE generation uses, and each targeted muon carries the
@@ -351,13 +356,18 @@ def evaluate_run(
     data_dir: str | Path | None = None,
     prior_mix: float = 0.1,
 ) -> dict:
-    """:func:`targeted_generation` for a trained VAE run against a saved reference."""
+    """:func:`targeted_generation` for a trained VAE or flow run against a saved reference."""
     from exagan_tf.muons.preprocess import load_transforms
     from exagan_tf.muons.train import load_trained
 
     kind, cfg, vae = load_trained(run_dir, which)
-    if kind != "vae":
-        raise UserError(f"{run_dir}: a {kind} run; targeting the dangerous region needs a VAE")
+    if kind == "flow":
+        from exagan_tf.muons.flow import FlowLatents
+
+        vae = FlowLatents(vae)  # the flow's base space as the latent space
+    elif kind != "vae":
+        raise UserError(f"{run_dir}: a {kind} run; targeting the dangerous region needs a VAE "
+                        "or a flow")
     transform = load_transforms(data_dir or cfg.datadir)[cfg.category]
     ref = load_reference(reference, cfg.category)
     out = targeted_generation(
@@ -383,8 +393,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     s.add_argument("--muons", type=int, default=20_000_000, help="muons to simulate in all")
     s.add_argument("--seed", type=int, default=REFERENCE_SEED)
     s.add_argument("--out", required=True, help="output .npz file (never overwritten)")
-    e = sub.add_parser("evaluate", help="targeted generation with a trained VAE run")
-    e.add_argument("run", help="VAE run directory")
+    e = sub.add_parser("evaluate", help="targeted generation with a trained VAE or flow run")
+    e.add_argument("run", help="VAE or flow run directory")
     e.add_argument("--reference", required=True, help=".npz written by `simulate`")
     e.add_argument("--n", type=int, default=200_000, help="muons generated each way")
     e.add_argument("--scale", type=float, default=1.0, help="latent spread s (posterior sigmas)")
@@ -402,7 +412,7 @@ def format_result(r: dict) -> str:
         f"{r['category']}: {r['n_real_dangerous']} real dangerous muons "
         f"({r['n_seeds']} seeds, {r['seeds_clipped']} clipped to the training range; "
         f"{r['n_held_out']} held out), scale {r['scale']}, prior share {r['prior_mix']}",
-        f"  dangerous fraction: real {r['real_fraction']:.3g} | VAE prior "
+        f"  dangerous fraction: real {r['real_fraction']:.3g} | model's prior "
         f"{r['prior_fraction']:.3g} ({r['prior_count']}/{r['n']}) | importance-weighted "
         f"{r['model_fraction_is']:.3g} +- {r['model_fraction_is_error']:.2g} | targeted "
         f"{r['targeted_fraction']:.3g}",

@@ -19,8 +19,12 @@ track is then a copy of the muon with a valid PDG code, as in FairShip's own cha
 ``parentid`` = 0 (that track's weight); ``ecut`` is the largest ``ecut`` of the training
 production (``transform.json``; 0 when it had none, e.g. ``cbmsim`` input).
 
+A run of each category may be a GAN, a spline flow (:class:`~exagan_tf.muons.flow.
+FlowGenerator`, base noise -> the inverse flow) or a Gaussian mixture
+(:class:`~exagan_tf.muons.gmm.GaussianMixtureSampler`).
+
 The dangerous region (p > 100 GeV/c and p_T > 3 GeV/c, :func:`dangerous`) is targeted with the
-VAE's latent space in :mod:`exagan_tf.muons.dangerous`.
+VAE's latent space or the flow's base space in :mod:`exagan_tf.muons.dangerous`.
 """
 
 from __future__ import annotations
@@ -166,7 +170,8 @@ def generate_to_root(
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m exagan_tf.muons.generate",
-        description="Generate muons with the four trained GANs into ROOT files.",
+        description="Generate muons with four trained generators (GAN, flow or mixture runs) "
+        "into ROOT files.",
     )
     p.add_argument("--data", required=True, help="preprocessed folder (transform.json)")
     p.add_argument(
@@ -174,7 +179,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="CAT=RUNDIR",
-        help="trained GAN run directory per category (4 needed)",
+        help="trained GAN, flow (flow_*) or Gaussian-mixture (gmm_*) run per category (4 needed)",
     )
     p.add_argument(
         "--which", default="best_rchi2", help="best_rchi2 | best_nonoverlap | best_auc_gap | final"
@@ -214,12 +219,19 @@ def main(argv=None) -> int:
             raise UserError(f"--run {item!r}: expected CATEGORY=RUN_DIR")
         cat, path = item.split("=", 1)
         kind, cfg, g = load_trained(path, args.which)
-        if kind != "gan":
-            raise UserError(f"{path}: a {kind} run; generation uses GAN runs")
+        if kind == "vae":
+            raise UserError(f"{path}: a vae run; generation uses GAN, flow or gmm runs")
         name = get_category(cat).name
         if cfg.category != name:
             raise UserError(f"{path}: trained on {cfg.category}, given for {name}")
-        gens[name] = FoldedGenerator.from_keras(g) if args.engine == "numpy" else g
+        if kind == "flow":
+            from exagan_tf.muons.flow import FlowGenerator
+
+            gens[name] = FlowGenerator(g)
+        elif kind == "gmm":
+            gens[name] = g  # GaussianMixtureSampler: noise (m, d + 1) -> features
+        else:
+            gens[name] = FoldedGenerator.from_keras(g) if args.engine == "numpy" else g
     generate_to_root(
         gens,
         transforms,

@@ -1,13 +1,16 @@
 """The figure-of-merit tables of trained muon runs, and the measurement of the yardstick.
 
     python -m exagan_tf.muons.report [--expts expts] [--run 0] [--gan gan_demo] [--vae vae_demo]
+        [--flow flow_demo] [--mixture gmm_demo]
 
 reads ``EXPTS/muon_TAG/runRUN_CATEGORY/`` (``fom_floor.json``, ``fom_untrained.json`` and
 ``models/final.json``, the FOM at the last step: the best-model records are chosen on the same
 held-out muons, so they would flatter) and prints two Markdown tables. The FOM: per category,
 the floor (copies of the training muons scored like a generator: what a perfect generator
 scores, with the AUC range of its draws), the untrained networks and the trained GAN and VAE,
-each as reduced chi^2 / overlap / ROC AUC. Memorisation: nn_ratio / nn_close of the trained
+and where their runs exist the Gaussian mixture (the classical baseline,
+:mod:`exagan_tf.muons.gmm`) and the spline flow (:mod:`exagan_tf.muons.flow`), each as reduced
+chi^2 / overlap / ROC AUC. Memorisation: nn_ratio / nn_close of the trained
 networks (:func:`exagan_tf.muons.fom.memorisation`). A missing run is a dash.
 
     python -m exagan_tf.muons.report --yardstick DATA [--size 10000] [--draws 5] [--gmm 64]
@@ -104,12 +107,17 @@ def markdown_table(rows: dict[str, dict], kinds=("gan", "vae")) -> str:
     steps = _steps(rows, kinds)
     head = ["category", "floor (copies of training muons)"]
     for k in kinds:
+        if k == "gmm":  # a fit, not a network: no untrained state, EM iterations
+            head += [f"Gaussian mixture ({steps[k] or '?'} EM iterations)"]
+            continue
         head += [f"{k.upper()} untrained", f"{k.upper()} ({steps[k] or '?'} steps)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for cat, r in rows.items():
         cells = [LABELS[cat], fom_cell(r.get("floor"))]
         for k in kinds:
-            cells += [fom_cell(r.get(f"{k}_untrained")), fom_cell(r.get(k))]
+            if k != "gmm":
+                cells.append(fom_cell(r.get(f"{k}_untrained")))
+            cells.append(fom_cell(r.get(k)))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -117,7 +125,8 @@ def markdown_table(rows: dict[str, dict], kinds=("gan", "vae")) -> str:
 def memorisation_table(rows: dict[str, dict], kinds=("gan", "vae")) -> str:
     """The memorisation table of the trained networks (cells: nn_ratio / nn_close)."""
     steps = _steps(rows, kinds)
-    head = ["category"] + [f"{k.upper()} ({steps[k] or '?'} steps)" for k in kinds]
+    head = ["category"] + [f"Gaussian mixture ({steps[k] or '?'} EM iterations)" if k == "gmm"
+                           else f"{k.upper()} ({steps[k] or '?'} steps)" for k in kinds]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for cat, r in rows.items():
         lines.append("| " + " | ".join([LABELS[cat]] + [memo_cell(r.get(k)) for k in kinds]) + " |")
@@ -212,6 +221,8 @@ def main(argv=None) -> int:
     p.add_argument("--run", default="0", help="run number or name")
     p.add_argument("--gan", default="gan_demo", help="GAN config tag")
     p.add_argument("--vae", default="vae_demo", help="VAE config tag")
+    p.add_argument("--flow", default="flow_demo", help="spline-flow config tag")
+    p.add_argument("--mixture", default="gmm_demo", help="Gaussian-mixture config tag")
     p.add_argument("--yardstick", metavar="DATA", default=None,
                    help="measure the yardstick on this preprocessed data folder instead")
     p.add_argument("--size", type=int, default=10_000, help="yardstick: muons per BDT half")
@@ -228,12 +239,15 @@ def main(argv=None) -> int:
                         categories=args.category)
         print(yardstick_table(res))
         return 0
-    rows = collect(args.expts, args.run, {"gan": args.gan, "vae": args.vae})
+    tags = {"gan": args.gan, "vae": args.vae, "gmm": args.mixture, "flow": args.flow}
+    rows = collect(args.expts, args.run, tags)
     if not any(v for r in rows.values() for v in r.values()):
-        raise UserError(f"{args.expts}: no muon runs run{args.run}_* of {args.gan} or {args.vae}")
-    print(markdown_table(rows))
+        raise UserError(f"{args.expts}: no muon runs run{args.run}_* of {', '.join(tags.values())}")
+    # GAN and VAE columns always; the mixture's and the flow's where a run exists
+    kinds = tuple(k for k in tags if k in ("gan", "vae") or any(r.get(k) for r in rows.values()))
+    print(markdown_table(rows, kinds))
     print()
-    print(memorisation_table(rows))
+    print(memorisation_table(rows, kinds))
     return 0
 
 

@@ -1,8 +1,9 @@
-"""The muon GAN / VAE commands for ``exagan``: train (:func:`exagan_tf.muons.train.train`; the
-tag's ``gan_`` or ``vae_`` prefix is the kind, the category a config key), analyze (the run's
-figure of merit beside the real-vs-real floor and the untrained network), generate
-(:mod:`exagan_tf.muons.generate`), simulate (:mod:`exagan_tf.muons.simulate`; ``preprocess``
-and ``dangerous`` as first word reach those tools)."""
+"""The muon commands for ``exagan`` (GAN, VAE, spline flow, Gaussian mixture): train
+(:func:`exagan_tf.muons.train.train`; the tag's first word ``gan_``, ``vae_``, ``flow_`` or
+``gmm_`` is the kind, the category a config key), analyze (the run's figure of merit beside the
+real-vs-real floor and the untrained network), generate (:mod:`exagan_tf.muons.generate`),
+simulate (:mod:`exagan_tf.muons.simulate`; ``preprocess`` and ``dangerous`` as first word reach
+those tools)."""
 
 from __future__ import annotations
 
@@ -12,21 +13,26 @@ from pathlib import Path
 from exagan_tf.config import config_for_run
 from exagan_tf.errors import UserError
 
+#: the model kinds, named by a muon tag's first word (gan_demo, flow_demo, ...)
+KINDS = ("gan", "vae", "flow", "gmm")
+
 
 def _kind(tag) -> str:
     kind = tag.name.split("_")[0]
-    if kind not in ("gan", "vae"):
-        raise UserError(f"{tag.path}: muon tag '{tag.name}' must start with gan_ or vae_")
+    if kind not in KINDS:
+        raise UserError(f"{tag.path}: muon tag '{tag.name}' must start with "
+                        + ", ".join(f"{k}_" for k in KINDS))
     return kind
 
 
 def train(tag, run: str, sets: list[str], expts: Path, dry_run: bool, command: list[str]) -> int:
     """Train (or resume) ``expts/TAG/runRUN`` (the category is the config's ``category``)."""
-    from exagan_tf.muons.config import MuonGANConfig, MuonVAEConfig
+    from exagan_tf.muons import config as mc
 
     kind = _kind(tag)
-    cfg = config_for_run(MuonGANConfig if kind == "gan" else MuonVAEConfig, tag.path, tag.name,
-                         sets, dry_run)
+    classes = {"gan": mc.MuonGANConfig, "vae": mc.MuonVAEConfig, "flow": mc.MuonFlowConfig,
+               "gmm": mc.MuonGMMConfig}
+    cfg = config_for_run(classes[kind], tag.path, tag.name, sets, dry_run)
     if cfg is None:
         return 0
     from exagan_tf.muons.train import train as run_training
@@ -60,7 +66,8 @@ def analyze(tag, run: str, expts: Path, argv: list[str]) -> int:
 
 
 def generate(tag, run: str, expts: Path, argv: list[str]) -> int:
-    """Muons into ROOT files from four GAN runs: ``--data DIR --run CAT=RUNDIR ... --out DIR``."""
+    """Muons into ROOT files from four runs of any kind:
+    ``--data DIR --run CAT=RUNDIR ... --out DIR``."""
     from exagan_tf.muons.generate import main
 
     return main(argv)

@@ -1,9 +1,14 @@
-"""Train the muon GAN or VAE of one category through the shared loops.
+"""Train the muon GAN, VAE, spline flow or Gaussian mixture of one category.
 
     python -m exagan_tf.muons.train gan TAG RUN [--category CAT] [-nG 6 -nD 3 -layersG 2
         -layersD 2 -l 5e-5 -o 0] [--datadir DIR] [--steps N]
     python -m exagan_tf.muons.train vae TAG RUN [--category CAT] [-iE 100 -iD 100 -layersE 3
         -layersD 3 -x 1000 -lr 1e-3] [--datadir DIR] [--steps N]
+    python -m exagan_tf.muons.train flow TAG RUN [--category CAT] [-lr 1e-3]
+    python -m exagan_tf.muons.train gmm TAG RUN [--category CAT]
+
+The flow (``flow_*`` tags, :mod:`exagan_tf.muons.flow`) trains on the same loop as the VAE; the
+Gaussian mixture (``gmm_*``, :mod:`exagan_tf.muons.gmm`) by weighted EM, judged by the same FOM.
 
 TAG is a tag of ``experiments/muons.yaml`` (``gan_*`` / ``vae_*``); the flags override its keys
 and the resolved values are the run's config. Output: ``expts/muon_TAG/runRUN_CAT/`` with
@@ -46,6 +51,8 @@ VAE_FLAGS = {
     "-x": ("xent_factor", float),
     "-lr": ("learning_rate", float),
 }
+FLOW_FLAGS = {"-lr": ("learning_rate", float)}
+KIND_FLAGS = {"gan": GAN_FLAGS, "vae": VAE_FLAGS, "flow": FLOW_FLAGS, "gmm": {}}
 BEST_KEYS = ("rchi2", "nonoverlap", "auc_gap")
 FOM_KEYS = ("rchi2", "overlap", "nonoverlap", "auc", "auc_gap", "dof", "nn_ratio", "nn_close")
 
@@ -57,7 +64,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="kind", required=True)
-    for kind, flags in (("gan", GAN_FLAGS), ("vae", VAE_FLAGS)):
+    for kind, flags in KIND_FLAGS.items():
         s = sub.add_parser(kind, help=f"train the muon {kind.upper()}")
         s.add_argument("tag", help=f"{kind}_* tag of experiments/muons.yaml")
         s.add_argument("run", help="run number or name")
@@ -82,7 +89,7 @@ def resolve_config(args: argparse.Namespace):
         raise UserError(f"tag '{args.tag}' is not a {args.kind} tag (expected {args.kind}_*)")
     cfg = load_muon_config(args.tag, args.config_file)
     values = config_to_dict(cfg)
-    flags = GAN_FLAGS if args.kind == "gan" else VAE_FLAGS
+    flags = KIND_FLAGS[args.kind]
     for key, _ in flags.values():
         if getattr(args, key, None) is not None:
             values[key] = getattr(args, key)
@@ -169,6 +176,12 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str],
     """Create or resume the run and train it to ``cfg.steps``; returns the run directory:
     ``expts/muon_TAG/runRUN_CAT`` (the muon script's layout), or ``expts/FOLDER/runRUN`` when
     ``folder`` is given (``exagan train``). ``command``: the words recorded in command.txt."""
+    if kind == "gmm":  # fitted by weighted EM (NumPy/scikit-learn), no training loop
+        from exagan_tf.muons.gmm import train_gmm
+
+        folder, rid = run_name(tag, run_id, cfg.category) if folder is None else (folder, run_id)
+        return train_gmm(cfg, tag, folder, rid, expts,
+                         command or ["-m", "exagan_tf.muons.train", *argv], FomMonitor)
     from exagan_tf.muons import preprocess as pp
 
     cat = pp.get_category(cfg.category)
@@ -196,7 +209,7 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str],
                  "n_val": len(x_val), "jit_compile": cfg.jit_compile})
     with strategy.scope():
         keras.utils.set_random_seed(cfg.seed)
-        model = build_gan_model(cfg, cat.dim) if kind == "gan" else build_vae_model(cfg, cat.dim)
+        model = KIND_BUILDERS[kind](cfg, cat.dim)
         best = best_metrics(BEST_KEYS)
     if kind == "gan":
         nets = {
@@ -206,15 +219,18 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str],
             "g_optimizer": model.g_optimizer,
         }
         save = {"g": model.generator, "d": model.discriminator}
-    else:
+    elif kind == "vae":
         nets = {"encoder": model.encoder, "decoder": model.decoder, "optimizer": model.optimizer}
         save = {"decoder": model.decoder, "encoder": model.encoder}
+    else:
+        nets, save = {"flow": model, "optimizer": model.optimizer}, {"flow": model}
     life.checkpoint({**nets, **best}, describe=lambda: f" (step {int(model.step.numpy())})")
     start = int(model.step.numpy())
     periods = math.ceil(cfg.steps / cfg.save_interval)
     steps = periods * cfg.save_interval
-    finals = ({"generator_final.keras": model.generator} if kind == "gan" else
-              {"decoder_final.keras": model.decoder, "encoder_final.keras": model.encoder})
+    finals = {"gan": {"generator_final.keras": model.generator},
+              "vae": {"decoder_final.keras": model.decoder, "encoder_final.keras": model.encoder},
+              "flow": {"flow_final.keras": model}}[kind]
     final_paths = [run.models / f for f in [*finals, "final.json"]]
     if start >= steps and not cb.stale_exports(final_paths, life.manager):
         log.info(f"{run.path}: already trained to step {start}; nothing to do")
@@ -225,6 +241,8 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str],
             from exagan_tf.core.gan import generate_images
 
             out = generate_images(model.generator, cfg.latent, n, cfg.seed + 777, 4096)
+        elif kind == "flow":
+            out = np.clip(model.sample(n, seed=cfg.seed + 777), -1.0, 1.0)
         else:
             out = 2.0 * model.sample(n=n, seed=cfg.seed + 777) - 1.0
         return np.asarray(out, np.float64)
@@ -245,6 +263,10 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str],
     def make_data(batch_size: int):
         # multi-worker: every worker draws its own weighted stream from all training muons
         seed = distribute.worker_seed(cfg.seed * 1_000_003 + start, strategy)
+        if kind == "flow":
+            from exagan_tf.muons.flow import flow_dataset
+
+            return flow_dataset(cfg, x_tr, w_tr, seed)
         data = pp.weighted_dataset(x_tr, w_tr, batch_size, seed=seed)
         return data.map(lambda b: (b + 1.0) / 2.0) if kind == "vae" else data
 
@@ -285,7 +307,9 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str],
         monitor.last_stats = monitor_fn(val, sample_fn(n_fom))
     life.export(finals)
     write_json_atomic(
-        run.models / "final.json", {"step": done, **monitor.last_stats}, overwrite=True
+        run.models / "final.json",
+        {"step": done, "train_seconds": time.perf_counter() - t0, **monitor.last_stats},
+        overwrite=True,
     )
     log.info(f"done: step {done}, {(done - start) / (time.perf_counter() - t0):.1f} steps/s")
     return run.path
@@ -300,28 +324,45 @@ def load_run_config(run_dir: str | Path):
     import yaml
 
     from exagan_tf.config import config_from_dict
-    from exagan_tf.muons.config import MuonGANConfig, MuonVAEConfig
+    from exagan_tf.muons.config import (
+        MuonFlowConfig,
+        MuonGANConfig,
+        MuonGMMConfig,
+        MuonVAEConfig,
+    )
 
     run_dir = Path(run_dir)
     path = run_dir / "config.yaml"
     if not path.is_file():
         raise UserError(f"{run_dir}: no config.yaml; not a muon run directory")
     values = yaml.safe_load(path.read_text())
-    kind = "vae" if "xent_factor" in values else "gan"
-    cls = MuonVAEConfig if kind == "vae" else MuonGANConfig
+    if not isinstance(values, dict):
+        raise UserError(f"{path}: expected a mapping of config keys")
+    kind = ("vae" if "xent_factor" in values else "flow" if "bins" in values
+            else "gmm" if "components" in values else "gan")
+    cls = {"gan": MuonGANConfig, "vae": MuonVAEConfig, "flow": MuonFlowConfig,
+           "gmm": MuonGMMConfig}[kind]
     return kind, config_from_dict(cls, values, str(path))
 
 
 def load_trained(run_dir: str | Path, which: str = "best_rchi2"):
-    """(kind, config, model) of a run: the GAN generator, or the VAE (encoder + decoder), with
-    the weights ``which`` = best_rchi2 | best_nonoverlap | best_auc_gap | final."""
+    """(kind, config, model) of a run: the GAN generator, the VAE (encoder + decoder), the flow
+    or the Gaussian mixture, with the weights ``which`` = best_rchi2 | best_nonoverlap |
+    best_auc_gap | final (a mixture has one fit: ``which`` is ignored)."""
     from exagan_tf.muons import preprocess as pp
 
     run_dir = Path(run_dir)
     kind, cfg = load_run_config(run_dir)
     dim = pp.get_category(cfg.category).dim
     models_dir = run_dir / "models"
-    if kind == "gan":
+    if kind == "gmm":
+        from exagan_tf.muons.gmm import load_mixture
+
+        return kind, cfg, load_mixture(models_dir / "gmm.npz")
+    if kind == "flow":
+        model = build_flow_model(cfg, dim)
+        nets = {"flow": model}
+    elif kind == "gan":
         from exagan_tf.muons import models
 
         g = models.build_generator(dim, cfg.node_factor_G, cfg.num_layersG, cfg.latent)
@@ -344,6 +385,16 @@ def load_trained(run_dir: str | Path, which: str = "best_rchi2"):
                 raise UserError(f"{path}: no such weights file (which={which!r})")
             net.load_weights(path)
     return kind, cfg, (nets["g"] if kind == "gan" else model)
+
+
+def build_flow_model(cfg, dim: int):
+    """The compiled spline flow (:func:`exagan_tf.muons.flow.build_flow_model`)."""
+    from exagan_tf.muons import flow
+
+    return flow.build_flow_model(cfg, dim)
+
+
+KIND_BUILDERS = {"gan": build_gan_model, "vae": build_vae_model, "flow": build_flow_model}
 
 
 if __name__ == "__main__":

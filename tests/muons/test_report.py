@@ -41,6 +41,18 @@ def test_table_from_runs(tmp_path, capsys):
     assert lines[7] == "| category | GAN (3000 steps) | VAE (5000 steps) |"
     assert lines[9] == "| μ⁺ prompt (4-D) | 1.03 / 0.004 | 0.21 / 0.620 memorised |"
     assert lines[10] == "| μ⁻ prompt (4-D) | – | – |" and len(lines) == 13
+    # the mixture's column (no untrained state) and the flow's, once their runs exist
+    write(tmp_path / "muon_gmm_demo" / "run3_mup_prompt" / "models" / "final.json",
+          fomd(3.1, 0.93, 0.548, step=41))
+    write(tmp_path / "muon_flow_demo" / "run3_mum_prompt" / "models" / "final.json",
+          fomd(1.2, 0.96, 0.511, step=6000))
+    assert report.main(["--expts", str(tmp_path), "--run", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith(
+        "| Gaussian mixture (41 EM iterations) | FLOW untrained | FLOW (6000 steps) |")
+    assert lines[2].endswith("| 3.10 / 0.93 / 0.548 | – | – |")
+    assert lines[3].endswith("| – | – | 1.20 / 0.96 / 0.511 |")
+    assert lines[7].endswith("| Gaussian mixture (41 EM iterations) | FLOW (6000 steps) |")
     with pytest.raises(SystemExit) as err:
         report.main(["--expts", str(tmp_path), "--run", "9"])
     assert err.value.code == 2 and "no muon runs" in capsys.readouterr().err
