@@ -219,18 +219,18 @@ def train(kind: str, cfg, tag: str, run_id, expts: Path, argv: list[str],
             "g_optimizer": model.g_optimizer,
         }
         save = {"g": model.generator, "d": model.discriminator}
+        finals = {"generator_final.keras": model.generator}
     elif kind == "vae":
         nets = {"encoder": model.encoder, "decoder": model.decoder, "optimizer": model.optimizer}
         save = {"decoder": model.decoder, "encoder": model.encoder}
+        finals = {"decoder_final.keras": model.decoder, "encoder_final.keras": model.encoder}
     else:
         nets, save = {"flow": model, "optimizer": model.optimizer}, {"flow": model}
+        finals = {"flow_final.keras": model}
     life.checkpoint({**nets, **best}, describe=lambda: f" (step {int(model.step.numpy())})")
     start = int(model.step.numpy())
     periods = math.ceil(cfg.steps / cfg.save_interval)
     steps = periods * cfg.save_interval
-    finals = {"gan": {"generator_final.keras": model.generator},
-              "vae": {"decoder_final.keras": model.decoder, "encoder_final.keras": model.encoder},
-              "flow": {"flow_final.keras": model}}[kind]
     final_paths = [run.models / f for f in [*finals, "final.json"]]
     if start >= steps and not cb.stale_exports(final_paths, life.manager):
         log.info(f"{run.path}: already trained to step {start}; nothing to do")
