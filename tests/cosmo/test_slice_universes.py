@@ -53,10 +53,11 @@ def cli(inp, out, *extra):
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
+    """Every file's mtime and bytes, but the lock record (each slicing renews it)."""
     return {
         str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes())
         for p in sorted(folder.rglob("*"))
-        if p.is_file()
+        if p.is_file() and p.name != "run.lock"
     }
 
 

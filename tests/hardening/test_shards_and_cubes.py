@@ -60,8 +60,10 @@ def zero_tail(path: Path, nbytes: int = 20_000) -> None:
 
 
 def snapshot(folder: Path) -> dict:
+    """Every file's mtime and bytes, but the lock record (each slicing of the folder renews
+    it, as a run's)."""
     return {str(p): (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(folder.rglob("*"))
-            if p.is_file()}
+            if p.is_file() and p.name != "run.lock"}
 
 
 def one_error_line(capsys) -> str:
@@ -200,3 +202,47 @@ def test_free_bytes_looks_at_the_nearest_existing_folder(tmp_path):
     free = su.free_bytes(tmp_path / "not" / "yet" / "there")
     assert free == pytest.approx(os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize,
                                  rel=0.01)
+
+
+# Issue 19, finding 8 for the slicer: a killed slicing left its ``.<shard>.<random>.tmp`` files
+# in the output folder forever. The output folder is now locked like a run directory, and the
+# next slicing of it removes them under that lock.
+
+
+def test_a_rerun_removes_the_temporaries_of_a_killed_slicing(tmp_path, capsys):
+    inp, out = universes(tmp_path / "in"), tmp_path / "out"
+    slice_cli(inp, out)
+    shards_before = {p: p.read_bytes() for p in sorted(out.rglob("*.h5"))}
+    leftovers = [out / "train" / ".univ_9.h5.a1B2c3D4.tmp", out / "val" / ".univ_8.h5.zz_9YY8x.tmp"]
+    for p in leftovers:
+        p.write_bytes(b"half a shard")
+    keep = out / "train" / "notes.tmp"  # not a name the slicer gives its temporaries
+    keep.write_text("mine")
+    capsys.readouterr()
+    slice_cli(inp, out)
+    err = capsys.readouterr().err
+    assert "removed 2 temporary files of an interrupted slicing" in err, err
+    assert not any(p.exists() for p in leftovers) and keep.read_text() == "mine"
+    assert {p: p.read_bytes() for p in sorted(out.rglob("*.h5"))} == shards_before
+
+
+def test_a_second_slicing_of_the_same_folder_is_refused(tmp_path):
+    inp, out = universes(tmp_path / "in", n=2), tmp_path / "out"
+    slice_cli(inp, out)
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from exagan_tf import runlock; runlock.acquire(__import__('pathlib')"
+         ".Path(sys.argv[1])); print('held', flush=True); time.sleep(60)", str(out)],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(UserError, match=rf"run in use by host .*, PID {holder.pid}, since"):
+            su.slice_universes(inp, out, img_dim=D, step=1, workers=1, val_fraction=0.34,
+                               progress=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder died: the next slicing takes its lock over and finds every shard done
+    summary = su.slice_universes(inp, out, img_dim=D, step=1, workers=1, val_fraction=0.34,
+                                 progress=False)
+    assert summary["written"] == 0 and summary["already_done"] == 2

@@ -33,7 +33,9 @@ from exagan_tf.cosmo.slice_universes.reading import (
 )
 from exagan_tf.cosmo.slice_universes.shards import COMPRESSIONS, _mib, _write_shard, shard_bytes
 from exagan_tf.cosmo.slice_universes.tiling import _check_options
+from exagan_tf import runlock
 from exagan_tf.errors import UserError
+from exagan_tf.fileio import remove_temporaries
 
 # More than this fraction empty (chunks not stored, or all-zero images) draws a warning.
 EMPTY_WARN_FRACTION = 0.5
@@ -54,6 +56,20 @@ def _say(line: str, progress) -> None:
         progress.write(line, file=sys.stderr)
     else:
         print(line, file=sys.stderr)
+
+
+def _claim(output: Path) -> None:
+    """Lock the output folder for this process (one slicing at a time: a second one is refused
+    naming the holder, the lock of one that died is taken over, as a run directory's) and
+    delete the temporary shards an interrupted slicing left behind."""
+    _, notes = runlock.acquire(output)
+    for note in notes:
+        _say(f"warning: {note}", None)
+    gone = remove_temporaries(output)
+    if gone:
+        _say(f"warning: {output}: removed {len(gone)} temporary files of an interrupted "
+             f"slicing: {', '.join(p.name for p in gone[:3])}{' ...' if len(gone) > 3 else ''}",
+             None)
 
 
 def _percent(x: float) -> str:
@@ -103,9 +119,15 @@ def slice_universes(
         raise UserError(f"--workers {workers}: expected an integer >= 1")
     files = find_inputs(inputs)
     output = Path(output)
+    claimed = output.is_dir()
+    if claimed:  # a folder sliced before: lock it before reading its manifest and shards
+        _claim(output)
     run = _Run(output, options, compression, strict, files)
     run.inspect()
     run.check_space()
+    if not claimed:  # a new folder is made only once the inputs and the disk space are checked
+        output.mkdir(parents=True, exist_ok=True)
+        _claim(output)
     for split in SPLITS:
         (output / split).mkdir(parents=True, exist_ok=True)
     run.execute(workers, progress)
