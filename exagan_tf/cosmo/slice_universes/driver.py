@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from exagan_tf import runlock
 from exagan_tf.cosmo.slice_universes import shards
 from exagan_tf.cosmo.slice_universes.manifest import (
     MANIFEST,
@@ -33,7 +34,6 @@ from exagan_tf.cosmo.slice_universes.reading import (
 )
 from exagan_tf.cosmo.slice_universes.shards import COMPRESSIONS, _mib, _write_shard, shard_bytes
 from exagan_tf.cosmo.slice_universes.tiling import _check_options
-from exagan_tf import runlock
 from exagan_tf.errors import UserError
 from exagan_tf.fileio import remove_temporaries
 
