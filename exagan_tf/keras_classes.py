@@ -27,6 +27,7 @@ import sys
 MODULES = (
     "exagan_tf.core.layers",
     "exagan_tf.core.flows",
+    "exagan_tf.core.flow_matching",
     "exagan_tf.core.compat",
     "exagan_tf.core.schedules",
     "exagan_tf.baryons.layers",

@@ -36,7 +36,7 @@ def test_monitor_and_analyze_report_both_floors(tiny_experiment, capsys):
     metrics = json.loads((run / "analysis" / "final" / "metrics.json").read_text())
     st = metrics["statistics"]
     assert set(st) == {"model", f"{ys.FLOOR_INDEPENDENT} (median)", ys.FLOOR_SAME,
-                       "ceiling (untrained)"}
+                       "ceiling (untrained)", "classical (lognormal)"}
     draws = metrics["floor_independent_draws"]
     assert len(draws) == 3 and len({d["pixel_ks"] for d in draws}) == 3
     rng = metrics["floor_independent_range"]

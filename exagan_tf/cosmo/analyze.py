@@ -126,7 +126,8 @@ def format_table(rows: dict[str, dict[str, float]], width: int = 22) -> str:
 
 
 def comparison_table(results: dict, independent: dict) -> str:
-    """The printed table: model, both floors (independent as median and range), untrained."""
+    """The printed table: model, both floors (independent as median and range), untrained and
+    the classical baseline."""
     from exagan_tf.cosmo.yardsticks import FLOOR_SAME
 
     cols = {
@@ -136,6 +137,7 @@ def comparison_table(results: dict, independent: dict) -> str:
         "indep. max": independent["max"],
         "same univ.": results[FLOOR_SAME],
         "untrained": results["ceiling (untrained)"],
+        "lognormal": results["classical (lognormal)"],
     }
     rows = {k: {c: v[k] for c, v in cols.items()} for k in results["model"]}
     return format_table(rows, width=14)
@@ -225,7 +227,8 @@ def analyze_run(argv: list[str]) -> int:
     print(f"{run_dir} [{source}], {half} images per set; reference: {d['reference']}")
     print(f"indep.: {yardsticks.FLOOR_INDEPENDENT}, {len(yard.independent)} draws from "
           f"{yard.train_universes} training universe(s) (median, min, max); same univ.: "
-          f"{yardsticks.FLOOR_SAME} (interleaved validation halves)")
+          f"{yardsticks.FLOOR_SAME} (interleaved validation halves); lognormal: classical "
+          "(lognormal), a lognormal field with the training P(k) and pixel distribution")
     print(comparison_table(results, independent))
     print(f"outputs: {out_dir}")
     return 0
