@@ -76,31 +76,39 @@ def load_run_config(run_dir: Path):
 
 
 def load_generator(run_dir: Path, cfg, data_format: str, checkpoint: str):
-    """Build the generator and load the weights of ``checkpoint``; return (model, description)."""
-    if cfg.model_kind == "flow":  # a velocity field (exagan_tf.cosmo.fm)
+    """Build the run's network (the DCGAN generator, or the flow-matching velocity field of
+    :mod:`exagan_tf.cosmo.fm`) and load the weights of ``checkpoint``; return (model,
+    description)."""
+    if cfg.model_kind == "flow":
         from exagan_tf.cosmo import fm
 
-        return fm.load_sampler(run_dir, cfg, checkpoint)
-    import tensorflow as tf
-
+        return restore_network(fm.build_velocity(cfg), "velocity", run_dir, checkpoint)
     from exagan_tf.cosmo.dcgan import build_generator
 
-    gen = build_generator(cfg, data_format)
+    return restore_network(build_generator(cfg, data_format), "generator", run_dir, checkpoint)
+
+
+def restore_network(net, part: str, run_dir: Path, checkpoint: str):
+    """Load into ``net`` the weights of a run's ``checkpoint``: ``latest`` from the training
+    checkpoint (where the network is saved as ``part``), else ``models/g_<checkpoint>`` (or
+    ``g_final``). Returns (net, description)."""
+    import tensorflow as tf
+
     if checkpoint == "latest":
         latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
         if latest is None:
             raise UserError(f"{run_dir / 'checkpoints'}: no training checkpoint to load")
-        tf.train.Checkpoint(generator=gen).restore(latest).expect_partial()
-        return gen, f"latest checkpoint {Path(latest).name}"
+        tf.train.Checkpoint(**{part: net}).restore(latest).expect_partial()
+        return net, f"latest checkpoint {Path(latest).name}"
     name = "g_final" if checkpoint == "final" else f"g_{checkpoint}"
     path = run_dir / "models" / f"{name}.weights.h5"
     if not path.exists():
         raise UserError(
-            f"{path}: no such generator weights (choose --checkpoint from "
+            f"{path}: no such {part} weights (choose --checkpoint from "
             f"{', '.join(CHECKPOINTS)}; best_* appear after best_after checkpoints)"
         )
-    gen.load_weights(path)
-    return gen, str(path.name)
+    net.load_weights(path)
+    return net, str(path.name)
 
 
 def generate_counts(gen, cfg, data_format: str, n: int, seed: int):

@@ -45,27 +45,6 @@ def sample_counts(net, cfg, n: int, seed: int):
                                  "channels_last")
 
 
-def load_sampler(run_dir: Path, cfg, checkpoint: str):
-    """The velocity network of a run's ``checkpoint`` (``best_chisq``, ``best_chisq_pspect``,
-    ``final`` or ``latest``); returns (network, description)."""
-    import tensorflow as tf
-
-    net = build_velocity(cfg)
-    if checkpoint == "latest":
-        latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
-        if latest is None:
-            raise UserError(f"{run_dir / 'checkpoints'}: no training checkpoint to load")
-        tf.train.Checkpoint(velocity=net).restore(latest).expect_partial()
-        return net, f"latest checkpoint {Path(latest).name}"
-    name = "g_final" if checkpoint == "final" else f"g_{checkpoint}"
-    path = run_dir / "models" / f"{name}.weights.h5"
-    if not path.exists():
-        raise UserError(f"{path}: no such velocity weights (best_* appear after best_after "
-                        "checkpoints)")
-    net.load_weights(path)
-    return net, path.name
-
-
 def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[str],
           command: list[str] | None = None) -> int:
     """Create or resume the run and train the flow until its last step (the arguments of

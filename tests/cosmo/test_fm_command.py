@@ -37,3 +37,8 @@ def test_fm_tag_trains_and_analyzes_through_exagan(tiny_experiment, tmp_path, mo
     # the untrained field (v = 0) returns its noise: its pixels are far from the data's
     assert rows["ceiling (untrained)"]["pixel_ks"] > rows["classical (lognormal)"]["pixel_ks"]
     assert "classical (lognormal)" in out
+    # the training checkpoint holds the same network as the final export (saved at the last step)
+    assert cli.main(["analyze", "fm_test", "0", "--n", "16", "--checkpoint", "latest"]) == 0
+    latest = json.loads((run / "analysis" / "latest" / "metrics.json").read_text())
+    assert latest["weights"].startswith("latest checkpoint ckpt-")
+    assert latest["statistics"]["model"] == rows["model"]
