@@ -34,6 +34,14 @@ weighted maximum likelihood: batches are ``x`` (every row weight 1; rows drawn b
 muon original drew its batches) or ``(x, w)``, and the loss is sum_i w_i (-log p(x_i)) /
 sum_i w_i. Every layer and the model are registered serialisables: a saved ``.keras`` file loads
 with ``safe_mode=True``.
+
+**Sampling** (:meth:`SplineFlow.generate`): the inverse is one XLA-compiled function of one
+shape, ``GENERATE_CHUNK`` = 16384 rows; every call is cut into such chunks and the last is
+padded with zeros. Tracing and compiling cost about 3 s of CPU per shape and model (measured,
+``flow_demo``'s sizes); padding a short call to a power of two instead compiled a second shape
+for every muon category's last batch, more than the generation itself for 400k muons. Rows do
+not interact, so the output does not depend on the chunk (tested bit for bit), and the CPU cost
+per row is the same from 4096 to 65536 rows (9.5 us for ``flow_demo`` in 6-D, measured).
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ import tensorflow as tf
 from exagan_tf.core.training import TrainingModel, num_replicas
 
 LOG_2PI = math.log(2.0 * math.pi)
+GENERATE_CHUNK = 16384  # rows per call of the compiled inverse (module notes)
 
 
 def _derivative_shift(min_derivative: float) -> float:
@@ -323,25 +332,25 @@ class SplineFlow(TrainingModel):
     def _inverse_graph(self, z):
         return self.inverse(z)
 
-    def sample(self, n: int, seed: int = 0, batch: int = 65536) -> np.ndarray:
+    def sample(self, n: int, seed: int = 0, batch: int = GENERATE_CHUNK) -> np.ndarray:
         """``n`` draws (NumPy float32): z ~ N(0, I) from ``np.random.default_rng(seed)``,
-        inverted in batches."""
+        inverted in chunks (:meth:`generate`)."""
         rng = np.random.default_rng(seed)
         z = rng.standard_normal((n, self.dim), dtype=np.float32)
         return self.generate(z, batch)
 
-    def generate(self, z: np.ndarray, batch: int = 65536) -> np.ndarray:
-        """f^{-1}(z) of base draws ``z`` (n, dim), in batches (NumPy float32). The inverse is
-        XLA-compiled once per batch shape, so every chunk is padded with zeros to ``batch``
-        rows (or, for fewer rows, to the next power of two, at least 256)."""
+    def generate(self, z: np.ndarray, batch: int = GENERATE_CHUNK) -> np.ndarray:
+        """f^{-1}(z) of base draws ``z`` (n, dim) (NumPy float32). The inverse is XLA-compiled
+        for one shape, ``batch`` rows: every chunk, the last and a short call's too, is padded
+        with zeros to it, so a model is traced and compiled once (module notes)."""
         z = np.asarray(z, np.float32)
-        size = batch if len(z) >= batch else max(256, 1 << max(len(z) - 1, 0).bit_length())
         parts = []
         for i in range(0, len(z), batch):
             chunk = z[i : i + batch]
-            padded = np.zeros((size, self.dim), np.float32)
-            padded[: len(chunk)] = chunk
-            parts.append(self._inverse_graph(tf.constant(padded)).numpy()[: len(chunk)])
+            if len(chunk) < batch:
+                chunk = np.concatenate([chunk, np.zeros((batch - len(chunk), self.dim),
+                                                        np.float32)])
+            parts.append(self._inverse_graph(tf.constant(chunk)).numpy()[: len(z) - i])
         return np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
 
     @staticmethod

@@ -17,10 +17,11 @@ the draws; ``loss`` generalises better in held-out weighted NLL (-4.44 against -
 by weight revisits the heaviest rows and fits them more closely. ``sample`` is the default (the
 demo runs use it); the held-out NLL says ``loss`` deserves the longer comparison.
 
-**Generation** (:class:`FlowGenerator`): z ~ N(0, I) -> the inverse flow, in TensorFlow graph
-mode in batches of 65536, then clipped to [-1, 1] as the GAN path clips (the flow puts a small
-mass beyond the training range) -> the inverse preprocessing -> ROOT
-(:func:`exagan_tf.muons.generate.generate_to_root`, the Poisson category mix).
+**Generation** (:class:`FlowGenerator`): z ~ N(0, I) -> the inverse flow (XLA-compiled once per
+model, in chunks of 16384 rows: :meth:`~exagan_tf.core.flows.SplineFlow.generate`), then
+clipped to [-1, 1] as the GAN path clips (the flow puts a small mass beyond the training range)
+-> the inverse preprocessing -> ROOT (:func:`exagan_tf.muons.generate.generate_to_root`, the
+Poisson category mix, the flow called from two threads at once).
 
 **The dangerous region** (:class:`FlowLatents`): the flow is exactly invertible, so the VAE's
 importance sampling in latent space (:func:`exagan_tf.muons.dangerous.targeted_generation`)

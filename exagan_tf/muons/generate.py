@@ -10,6 +10,19 @@ its NumPy copy with batch norm folded) -> inverse transform
 (cm, GeV/c; prompt muons at x = y = 0) -> ``pythia8-Geant4`` trees of ``--per-file`` muons.
 Progress: a tqdm bar and the muons/s of the whole chain, ROOT output included.
 
+**Throughput** (:func:`generate_to_root`). The noise of every batch is drawn in this thread,
+in order; ``--workers`` threads (default 2) call the generator on the next batches while this
+thread turns finished ones, in order, into branches and files, so the files do not depend on
+the number of workers (tested bit for bit against the serial chain). TensorFlow and NumPy
+release the GIL inside their kernels. Measured on the spline flow of ``flow_demo`` (per muon
+of process CPU, benchmarks/bench_muons.py): the flow's inverse 8-10 us (its conditioner
+matmuls, about 400 kFLOP per muon, run near the core's peak), the noise 0.1, the inverse
+transform (float64, kept: exact and 0.07-0.19 us) and the float32 branches 0.1, the LZ4 ROOT
+output 0.03-0.04; so the chain is the generator's, and it needs both cores. The CLI runs each
+call on one TensorFlow thread when it has several workers: the parallelism is then the
+workers', and the intra-op pool's synchronisation (about 12% more CPU per muon, and much worse
+when other processes share the cores) is saved.
+
 The files are what FairShip's ``MuonBackGenerator`` reads (:mod:`exagan_tf.muons.rootio`):
 ``Float_t`` leaves, metres and GeV/c, 11 leaves ``id:px:py:pz:x:y:z:pythiaid:parentid:w:ecut``
 by default, ``--leaves 17`` adds ``opx opy opz ox oy oz`` (origin = start, which is what
@@ -30,9 +43,12 @@ VAE's latent space or the flow's base space in :mod:`exagan_tf.muons.dangerous`.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +58,7 @@ from exagan_tf.muons.preprocess import CATEGORIES, CategoryTransform, get_catego
 
 P_DANGER = 100.0  # GeV/c
 PT_DANGER = 3.0  # GeV/c
+WORKERS = 2  # generator calls in flight (module notes)
 
 
 def dangerous(px: np.ndarray, py: np.ndarray, pz: np.ndarray) -> np.ndarray:
@@ -75,6 +92,49 @@ def category_means(transforms: dict[str, CategoryTransform], n: int, by: str) ->
     return {k: n * v / total for k, v in share.items()}
 
 
+def _noise_batches(generators: dict, counts: dict[str, int], rng: np.random.Generator,
+                   batch: int) -> Iterator[tuple[str, Callable, np.ndarray]]:
+    """(category, generator, noise (m, latent) float32) of every batch, category by category,
+    in the order the noise is drawn from ``rng``."""
+    for cat_name, count in counts.items():
+        gen = generators[cat_name]
+        latent = int(getattr(gen, "latent", None) or gen.inputs[0].shape[-1])
+        for start in range(0, count, batch):
+            m = min(batch, count - start)
+            yield cat_name, gen, rng.standard_normal((m, latent), dtype=np.float32)
+
+
+def _features(gen: Callable, z: np.ndarray) -> np.ndarray:
+    """Training-space features of noise ``z`` (a NumPy array whatever the generator returns)."""
+    out = gen(z)
+    return np.asarray(out if isinstance(out, np.ndarray) else out.numpy())
+
+
+def _in_order(batches: Iterable[tuple[str, Callable, np.ndarray]], workers: int
+              ) -> Iterator[tuple[str, np.ndarray]]:
+    """(category, features) of every batch, in order, with up to ``workers`` generator calls
+    running in threads ahead of the caller (module notes); ``workers`` <= 1: in this thread."""
+    if workers <= 1:
+        for cat_name, gen, z in batches:
+            yield cat_name, _features(gen, z)
+        return
+    pending: collections.deque = collections.deque()
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="generate")
+    try:
+        for cat_name, gen, z in batches:
+            pending.append((cat_name, pool.submit(_features, gen, z)))
+            if len(pending) > workers:
+                name, future = pending.popleft()
+                yield name, future.result()
+        while pending:
+            name, future = pending.popleft()
+            yield name, future.result()
+    finally:
+        for _, future in pending:
+            future.cancel()
+        pool.shutdown(wait=True)
+
+
 def generate_to_root(
     generators: dict,
     transforms: dict[str, CategoryTransform],
@@ -87,12 +147,14 @@ def generate_to_root(
     progress: bool = True,
     leaves: int = 11,
     ecut: float = 0.0,
+    workers: int = WORKERS,
 ) -> dict:
     """Generate about ``n`` muons (Poisson per category) into ROOT files in ``out_dir``.
 
     ``generators``: category -> callable noise (m, latent) -> training-space features (a
-    :class:`~exagan_tf.muons.models.FoldedGenerator` or a Keras model). Returns counts, files,
-    seconds and muons/s (end to end, ROOT output included).
+    :class:`~exagan_tf.muons.models.FoldedGenerator`, a Keras model, a flow or a mixture; called
+    from ``workers`` threads at once, on different batches). The files are the same for every
+    ``workers``. Returns counts, files, seconds and muons/s (end to end, ROOT output included).
     """
     from tqdm import tqdm
 
@@ -130,23 +192,15 @@ def generate_to_root(
             file_index += 1
             buffer, buffered = ([rest], buffered - take) if buffered - take else ([], 0)
 
-    for cat_name, count in counts.items():
-        gen = generators[cat_name]
-        latent = int(getattr(gen, "latent", None) or gen.inputs[0].shape[-1])
-        tr = transforms[cat_name]
-        for start in range(0, count, batch):
-            m = min(batch, count - start)
-            z = rng.standard_normal((m, latent), dtype=np.float32)
-            out = gen(z)
-            out = np.asarray(out if isinstance(out, np.ndarray) else out.numpy())
-            raw = tr.inverse(np.clip(out, -1.0, 1.0))
-            mu = features_to_muons(cat_name, raw)
-            mu["w"] = np.full(m, w_each)
-            branches = rootio.to_branches(mu, leaves, ecut)
-            buffer.append(branches)
-            buffered += m
-            flush(False)
-            bar.update(m)
+    for cat_name, out in _in_order(_noise_batches(generators, counts, rng, batch), workers):
+        m = len(out)
+        raw = transforms[cat_name].inverse(np.clip(out, -1.0, 1.0))
+        mu = features_to_muons(cat_name, raw)
+        mu["w"] = np.full(m, w_each)
+        buffer.append(rootio.to_branches(mu, leaves, ecut))
+        buffered += m
+        flush(False)
+        bar.update(m)
     if buffered:
         flush(True)
     bar.close()
@@ -200,13 +254,32 @@ def parse_args(argv=None) -> argparse.Namespace:
         "folded into the dense layers (FoldedGenerator); the same muons to float32 round-off. "
         "keras measured faster here (4-D 1.7x, 6-D 1.08x, benchmarks/bench_muons.py)",
     )
+    p.add_argument("--workers", type=int, default=WORKERS,
+                   help="generator calls in flight, each in its own thread on one TensorFlow "
+                   "thread (module notes); 1: one call at a time on TensorFlow's thread pool")
     return p.parse_args(argv)
+
+
+def one_thread_per_call() -> bool:
+    """Set TensorFlow's intra-op pool to one thread, if its runtime has not started yet (an
+    in-process caller may have started it: then nothing changes). True when set."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+    except RuntimeError:  # "cannot be modified after initialization"
+        return False
+    return True
 
 
 @cli_errors
 def main(argv=None) -> int:
     """CLI entry point."""
     args = parse_args(argv)
+    if args.workers < 1:
+        raise UserError(f"--workers {args.workers}: expected 1 or more")
+    if args.workers > 1:
+        one_thread_per_call()
     from exagan_tf.muons.models import FoldedGenerator
     from exagan_tf.muons.preprocess import load_transforms
     from exagan_tf.muons.train import load_trained
@@ -242,6 +315,7 @@ def main(argv=None) -> int:
         proportions=args.proportions,
         leaves=args.leaves,
         ecut=float(ecut),
+        workers=args.workers,
     )
     return 0
 
