@@ -11,7 +11,8 @@ velocity ``x1 - x0`` of the straight path from noise to an image; samples are in
 
 What is shared with the DCGAN: the run directory and its resume rule, ``run.json``, the NaN and
 SIGTERM guards, checkpoints every ``checkpt_batch`` steps, the :class:`SampleMonitor` statistics
-and TensorBoard figures, the best-by-``chisq`` / ``chisq_pspect`` weights
+and TensorBoard figures, ``metrics.jsonl`` with the training seconds
+(:mod:`exagan_tf.cosmo.train_clock`), the best-by-``chisq`` / ``chisq_pspect`` weights
 (``models/g_best_*.weights.h5``, the velocity network) and ``exagan analyze``. Exports:
 ``g_final.weights.h5`` and ``velocity_final.keras`` (loaded with ``safe_mode``).
 The optimizer is Adam at ``learn_rate[0]`` (constant, or falling linearly to 0 over the last
@@ -69,6 +70,7 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     from exagan_tf.core.flow_matching import FlowMatching
     from exagan_tf.core.schedules import learning_rate
     from exagan_tf.core.trainer import Lifecycle, best_metrics, tag_run
+    from exagan_tf.cosmo import train_clock
 
     life = Lifecycle(
         cfg, *tag_run(cfg, tag, run_id, expts, command or ["-m", "exagan_tf.train", *argv])
@@ -92,7 +94,8 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         model.compile(optimizer=opt, jit_compile=cfg.jit_compile)
         opt.build(net.trainable_variables)  # slots exist before the checkpoint restores them
         best = best_metrics(("chisq", "chisq_pspect"))
-    life.checkpoint({"velocity": net, "optimizer": opt, **best},
+        seconds = train_clock.clock_variable()
+    life.checkpoint({"velocity": net, "optimizer": opt, **best, "train_seconds": seconds},
                     describe=lambda: f" (step {int(model.step.numpy())})")
     start = int(model.step.numpy())
     if start >= steps:
@@ -124,8 +127,11 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         writer, run.models, {"g": net}, cfg.best_after, best, cfg.checkpt_batch, log,
         life.guard,
     )
+    clock = train_clock.TrainClock(seconds)
     callbacks = life.callbacks(cb.ProgressLog(log, cfg.print_batch, steps, cfg.batchsize),
-                               monitor)
+                               clock, monitor,
+                               train_clock.MetricsRecord(clock, monitor, run.path, writer,
+                                                         life.guard))
     t0 = time.perf_counter()
     with life.preempt:
         if life.fit_periods(model, dataset, start, steps, cfg.checkpt_batch, callbacks):
