@@ -11,10 +11,12 @@ has the wrong number of peaks at given height. The definition here, used by
 
 - **Smoothing**: a Gaussian of ``sigma = PEAK_SMOOTHING`` = 1 pixel (``scipy.ndimage.
   gaussian_filter``, truncated at 4 sigma), reflecting boundaries (the ExaGAN images are tiles of
-  larger slices, not periodic; ``periodic=True`` wraps). Measured on the demo data (384 images per
-  set): at 1 pixel the lognormal baseline scores ``peak_chisq_dof`` 190-220 against an
-  independent-universe floor of 0.7-1.2; at 2 pixels 8-11 against 1.2-2.0; at 3 pixels the two
-  overlap (2.1-3.5 against 1.2-2.9): the difference lives on the smallest scales.
+  larger slices, not periodic; ``periodic=True`` wraps). Measured on the demo data (384 images
+  per set): at 1 pixel the lognormal baseline scores ``peak_chisq_dof`` 190-215 (3 fits)
+  against an independent-universe floor of 0.76-1.24 (3 draws); at 2 pixels 8-11 against
+  1.2-2.0; at 3 pixels the two overlap (2.1-3.5 against 1.2-2.9): the difference lives on the
+  smallest scales, so the smallest smoothing that still removes the pixel grid's integer ties
+  is kept.
 - **Neighbourhood**: the 8 neighbours (3 x 3). A pixel is a peak when it is higher than its
   neighbours that come later in raster order and not lower than the earlier ones, so a flat top
   of two equal pixels (two equal counts side by side) counts once, not zero times; a flat
