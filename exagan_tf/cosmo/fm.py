@@ -11,7 +11,8 @@ velocity ``x1 - x0`` of the straight path from noise to an image; samples are in
 
 What is shared with the DCGAN: the run directory and its resume rule, ``run.json``, the NaN and
 SIGTERM guards, checkpoints every ``checkpt_batch`` steps, the :class:`SampleMonitor` statistics
-and TensorBoard figures, ``metrics.jsonl`` with the training seconds
+on the same reference with the same floors (:func:`exagan_tf.cosmo.yardsticks.
+monitor_yardsticks`) and TensorBoard figures, ``metrics.jsonl`` with the training seconds
 (:mod:`exagan_tf.cosmo.train_clock`), the best-by-``chisq`` / ``chisq_pspect`` weights
 (``models/g_best_*.weights.h5``, the velocity network) and ``exagan analyze``. Exports:
 ``g_final.weights.h5`` and ``velocity_final.keras`` (loaded with ``safe_mode``).
@@ -70,7 +71,7 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     from exagan_tf.core.flow_matching import FlowMatching
     from exagan_tf.core.schedules import learning_rate
     from exagan_tf.core.trainer import Lifecycle, best_metrics, tag_run
-    from exagan_tf.cosmo import train_clock
+    from exagan_tf.cosmo import curves, train_clock, yardsticks
 
     life = Lifecycle(
         cfg, *tag_run(cfg, tag, run_id, expts, command or ["-m", "exagan_tf.train", *argv])
@@ -113,7 +114,11 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         ),
         cfg.batchsize,
     )
-    val_counts = cosmo_data.read_images(val_files, cfg.n_eval, cfg.img_dim)
+    # the DCGAN's reference and floors (yardsticks.monitor_yardsticks), so that the statistics
+    # of both kinds, and their curves against training time, are read on the same sets
+    yard, floors = yardsticks.monitor_yardsticks(cfg, log)
+    curves.write_record(run.path / curves.METRICS_FILE, curves.floors_record(floors))
+    val_counts = yard.ref
     writer = tf.summary.create_file_writer(str(run.logs))
     monitor = cb.SampleMonitor(
         lambda n: sample_counts(net, cfg, n, cfg.seed + SAMPLE_SEED_OFFSET),
@@ -131,7 +136,9 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     callbacks = life.callbacks(cb.ProgressLog(log, cfg.print_batch, steps, cfg.batchsize),
                                clock, monitor,
                                train_clock.MetricsRecord(clock, monitor, run.path, writer,
-                                                         life.guard))
+                                                         life.guard),
+                               cb.ReferenceLines(run.logs, yardsticks.tensorboard_lines(floors),
+                                                 life.guard))
     t0 = time.perf_counter()
     with life.preempt:
         if life.fit_periods(model, dataset, start, steps, cfg.checkpt_batch, callbacks):

@@ -160,9 +160,7 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     )
     # reference: val[0::2] of 2 n_eval images spread over the validation universes, with both
     # floors (same universes, independent universes) as analyze computes them
-    yard = yardsticks.load_yardsticks(cfg.datadir, cfg.dataname, cfg.img_dim, 2 * cfg.n_eval)
-    floors = yardsticks.floor_statistics(yard, stats.summary_statistics)
-    yardsticks.log_floors(floors, yard, log)
+    yard, floors = yardsticks.monitor_yardsticks(cfg, log)
     curves.write_record(run.path / curves.METRICS_FILE, curves.floors_record(floors))
     val_counts = yard.ref
 

@@ -29,6 +29,9 @@ def test_fm_tag_trains_and_analyzes_through_exagan(tiny_experiment, tmp_path, mo
     assert [r["step"] for r in records] == [4, 8, 12, 16, 20, 24, 28, 32]
     seconds = [r["train_seconds"] for r in records]
     assert all(0 < a < b for a, b in zip(seconds, seconds[1:]))
+    # the DCGAN's reference and floors, in the log and beside the records
+    assert "floor, independent universes (training vs validation" in log
+    assert [r["kind"] for r in curves.read_records(run / curves.METRICS_FILE)].count("floors") == 1
     assert curves.main([str(run), "--metric", "peak_chisq_dof"]) == 0
     assert "fm_test/run0: flow, 8 checkpoint(s)" in capsys.readouterr().out
     net = load_model_safe(run / "models" / "velocity_final.keras")
