@@ -1,9 +1,16 @@
 """Muon benchmarks: generation throughput end to end (noise -> generator -> inverse transform ->
 ROOT files) for the original-size 4-D and 6-D generators, and the FOM classifier speed.
 
-    python benchmarks/bench_muons.py [--n 200000] [--fom-n 20000]
+    python benchmarks/bench_muons.py [--n 200000] [--fom-n 20000] [--only-chain] [--intra-op 1]
 
 Rows (``main()`` returns them as dicts for ``benchmarks/run_all.py``):
+
+* ``generate_{4d,6d}_flow_{previous,serial,threads,sampling}`` (:func:`bench_flow_chain`,
+  ``--chain-n`` muons, ``--repeats`` interleaved): the spline flow into ROOT by the previous
+  chain (kept here as :func:`_previous_chain`), by ``generate_to_root`` with one worker and
+  with two, and the flow's sampling alone; median, range and CPU per muon, with the ratio to
+  the previous chain and the load average. ``--intra-op 1`` runs the process on one
+  TensorFlow thread per call, as ``generate`` does with two workers;
 
 * ``generate_{4d,6d}_folded``: NumPy generator with batch norm folded (what ``generate`` uses),
   muons/s including ROOT output, and its ratio to the baseline run here in the same process:
