@@ -15,13 +15,14 @@ in order; ``--workers`` threads (default 2) call the generator on the next batch
 thread turns finished ones, in order, into branches and files, so the files do not depend on
 the number of workers (tested bit for bit against the serial chain). TensorFlow and NumPy
 release the GIL inside their kernels. Measured on the spline flow of ``flow_demo`` (per muon
-of process CPU, benchmarks/bench_muons.py): the flow's inverse 8-10 us (its conditioner
+of process CPU, benchmarks/bench_muons.py): the flow's inverse 7-10 us (its conditioner
 matmuls, about 400 kFLOP per muon, run near the core's peak), the noise 0.1, the inverse
 transform (float64, kept: exact and 0.07-0.19 us) and the float32 branches 0.1, the LZ4 ROOT
 output 0.03-0.04; so the chain is the generator's, and it needs both cores. The CLI runs each
-call on one TensorFlow thread when it has several workers: the parallelism is then the
-workers', and the intra-op pool's synchronisation (about 12% more CPU per muon, and much worse
-when other processes share the cores) is saved.
+call on one TensorFlow thread when it has several workers, so the parallelism is the
+workers' and no call waits on a descheduled thread of TensorFlow's pool: with other processes
+on the cores (load 10), the 6-D flow alone took 7.9 against 9.0 us of CPU per muon and half
+the wall-clock; in the benchmark's chain rows the difference is within their spread.
 
 The files are what FairShip's ``MuonBackGenerator`` reads (:mod:`exagan_tf.muons.rootio`):
 ``Float_t`` leaves, metres and GeV/c, 11 leaves ``id:px:py:pz:x:y:z:pythiaid:parentid:w:ecut``
