@@ -61,13 +61,12 @@ def test_cfm_trains_resumes_paints_and_reports_scatter(tiny_config, tiny_data, m
 
     big = np.random.default_rng(1).lognormal(size=(48, 48)).astype(np.float32)
     np.save("dm.npy", big)
-    for out, seed in (("p0.npy", "0"), ("p1.npy", "1")):
-        assert cli.main(["generate", "cfm_test", "0", "--dm", "dm.npy", "--z", "0.5",
-                         "--out", out, "--seed", seed]) == 0
-    p0, p1 = np.load("p0.npy"), np.load("p1.npy")
-    assert p0.shape == big.shape and np.all(np.isfinite(p0))
-    np.testing.assert_allclose(p0, painter.paint_map(big, 0.5, seed=0), rtol=1e-5)
-    assert not np.array_equal(p0, p1)
+    assert cli.main(["generate", "cfm_test", "0", "--dm", "dm.npy", "--z", "0.5",
+                     "--out", "p1.npy", "--seed", "1"]) == 0
+    p1 = np.load("p1.npy")
+    assert p1.shape == big.shape and np.all(np.isfinite(p1))
+    np.testing.assert_allclose(p1, painter.paint_map(big, 0.5, seed=1), rtol=1e-5)
+    assert not np.allclose(p1, painter.paint_map(big, 0.5, seed=0), rtol=1e-3)
 
     assert cli.main(["analyze", "cfm_test", "0", "--pairs", "4", "--draws", "2",
                      "--redshifts", "0"]) == 0
