@@ -401,7 +401,8 @@ def untrained_metrics(args, seeds: Sequence[int] | None = None, data=None,
 def _cell(values: list, i: int) -> str:
     """A table cell: residual ratio (r), or their ranges over several evaluations."""
     def span(key):
-        lo, hi = (f"{f(v[key][i] for v in values):.3f}" for f in (min, max))
+        lo, hi = (f"{f(v[key][i] for v in values):.3f}".replace("-0.000", "0.000")
+                  for f in (min, max))
         return lo if lo == hi else f"{lo}{' to ' if '-' in lo + hi else '–'}{hi}"
 
     return f"{span('residual_ratio')} ({span('r')})"
