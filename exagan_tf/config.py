@@ -269,7 +269,8 @@ class DCGANConfig(RunSettings):
     dequantize (train on counts plus uniform [0, 1) noise, read generated images back with a
     floor; False = the original) and precision (Keras dtype policy, see exagan_tf.precision);
     model_kind (dcgan, or flow: the flow-matching U-Net of exagan_tf.cosmo.fm, with fm_widths
-    per U-Net level and fm_steps Heun steps of its sampler).
+    per U-Net level, fm_steps Heun steps of its sampler and fm_space, the space it learns:
+    s, the DCGAN's s(x), or log, u = (2/3) ln(1 + x/a) - 1).
     """
 
     dataname: str
@@ -304,6 +305,7 @@ class DCGANConfig(RunSettings):
     model_kind: typing.Literal["dcgan", "flow"] = "dcgan"
     fm_widths: tuple[int, ...] = (32, 64, 128)
     fm_steps: int = 16
+    fm_space: typing.Literal["s", "log"] = "s"
 
     def validate(self) -> str | None:
         """Return a one-line problem description, or None when the values are consistent."""

@@ -59,6 +59,20 @@ def test_train_writes_run_and_analysis(tiny_experiment, capsys):
     tags = set(acc.Tags()["tensors"])
     assert {"d_loss", "g_loss", "chisq", "chisq_pspect", "pk_frac_err"} <= tags
     assert {"generated", "pixel_histogram", "power_spectrum"} <= tags
+    assert {"peak_chisq_dof", "train_seconds", "vs_train_seconds/pixel_ks"} <= tags
+
+    # every checkpoint's statistics against the training seconds, and the floors
+    from exagan_tf.cosmo import curves
+
+    records = curves.read_records(run / curves.METRICS_FILE)
+    points = [r for r in records if r["kind"] == "checkpoint"]
+    assert [r["step"] for r in points] == [4, 8]
+    assert 0 < points[0]["train_seconds"] < points[1]["train_seconds"]
+    assert "peak_chisq_dof" in points[1]["stats"]
+    assert [r["kind"] for r in records].count("floors") == 1
+    code, out, err = run_main(curves.main, [str(run), "--metric", "pixel_ks"], capsys)
+    assert code == 0, err
+    assert "test/run0: dcgan, 2 checkpoint(s), steps 4-8" in out and "from metrics.jsonl" in out
 
     code, out, err = run_main(analyze.main, [*args(cfg, expts)[:2], "--expts", str(expts)], capsys)
     assert code == 0, err
@@ -69,6 +83,7 @@ def test_train_writes_run_and_analysis(tiny_experiment, capsys):
     assert set(metrics["statistics"]) == {
         "model", "floor, independent universes (median)", "floor, same universes",
         "ceiling (untrained)", "classical (lognormal)"}
+    assert "peak_chisq_dof" in metrics["statistics"]["model"]
     classical = metrics["statistics"]["classical (lognormal)"]
     assert classical["pixel_ks"] < 0.05 and (run / "analysis" / "lognormal.npz").is_file()
     floor = metrics["statistics"]["floor, same universes"]
@@ -112,6 +127,14 @@ def test_resume_after_kill(tiny_experiment, capsys):
     assert f"from ckpt-{last} (step {last})" in out
     assert f"done: step {target}" in out
     assert (run / "command.txt").read_text().count(" resume: ") == 1
+    # the training seconds go on from the checkpoint's, each step recorded once
+    from exagan_tf.cosmo import curves
+
+    points = [r for r in curves.read_records(run / curves.METRICS_FILE)
+              if r["kind"] == "checkpoint"]
+    steps, seconds = [r["step"] for r in points], [r["train_seconds"] for r in points]
+    assert steps == sorted(set(steps)) and steps[-1] == target and last in steps
+    assert all(a < b for a, b in zip(seconds, seconds[1:]))
 
 
 def test_sigterm_saves_and_stops_then_resumes(tiny_experiment, capsys):

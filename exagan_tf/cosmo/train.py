@@ -2,7 +2,9 @@
 
 Writes ``expts/CONFIG/runRUN/``: the config, the command, ``train.log``, TensorBoard events in
 ``logs/`` (losses, chisq, chisq_pspect and the better-behaved statistics; a grid of samples, the
-pixel histogram and the power spectrum against validation), the latest checkpoint in
+pixel histogram and the power spectrum against validation), every checkpoint's statistics with
+the training seconds so far in ``metrics.jsonl`` (:mod:`exagan_tf.cosmo.train_clock`, plotted by
+``python -m exagan_tf.cosmo.curves``), the latest checkpoint in
 ``checkpoints/`` every ``checkpt_batch`` steps, and the generator/discriminator with the best
 chisq and the best chisq_pspect in ``models/``. Running the same command again resumes from the
 last checkpoint; the same RUN with another config is refused. SIGTERM (what SLURM sends before
@@ -94,7 +96,7 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     from exagan_tf.core import callbacks as cb
     from exagan_tf.core import plots, stats
     from exagan_tf.core.trainer import Lifecycle, best_metrics, tag_run
-    from exagan_tf.cosmo import yardsticks
+    from exagan_tf.cosmo import curves, train_clock, yardsticks
     from exagan_tf.cosmo.dcgan import build_gan, counts_from_generated
 
     # multi-worker: only the chief writes the run; each worker reads its own shard files
@@ -118,9 +120,11 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     with strategy.scope():
         gan = build_gan(cfg, data_format, spectral_targets, total_steps=steps)
         best = best_metrics(("chisq", "chisq_pspect"))
+        seconds = train_clock.clock_variable()
     life.checkpoint(
         {"generator": gan.generator, "discriminator": gan.discriminator,
          "d_optimizer": gan.d_optimizer, "g_optimizer": gan.g_optimizer, **best,
+         "train_seconds": seconds,
          **({"g_ema": _variables_checkpoint(gan.ema_weights)} if gan.ema_weights else {})},
         describe=lambda: f" (step {int(gan.step.numpy())})",
     )
@@ -156,9 +160,8 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     )
     # reference: val[0::2] of 2 n_eval images spread over the validation universes, with both
     # floors (same universes, independent universes) as analyze computes them
-    yard = yardsticks.load_yardsticks(cfg.datadir, cfg.dataname, cfg.img_dim, 2 * cfg.n_eval)
-    floors = yardsticks.floor_statistics(yard, stats.summary_statistics)
-    yardsticks.log_floors(floors, yard, log)
+    yard, floors = yardsticks.monitor_yardsticks(cfg, log)
+    curves.write_record(run.path / curves.METRICS_FILE, curves.floors_record(floors))
     val_counts = yard.ref
 
     def sample_counts(n):
@@ -183,8 +186,10 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         log,
         life.guard,
     )
+    clock = train_clock.TrainClock(seconds)
     callbacks = life.callbacks(
-        cb.ProgressLog(log, cfg.print_batch, steps, cfg.batchsize), monitor,
+        cb.ProgressLog(log, cfg.print_batch, steps, cfg.batchsize), clock, monitor,
+        train_clock.MetricsRecord(clock, monitor, run.path, writer, life.guard),
         cb.ReferenceLines(run.logs, yardsticks.tensorboard_lines(floors), life.guard))
     t0 = time.perf_counter()
     with life.preempt:  # a signal between two fit calls is caught too

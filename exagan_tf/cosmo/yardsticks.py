@@ -248,6 +248,19 @@ def floor_statistics(yard: Yardsticks, stats_fn: Callable) -> dict:
     }
 
 
+def monitor_yardsticks(cfg, logger: logging.Logger) -> tuple[Yardsticks, dict]:
+    """The training monitor's reference and floors, for every model kind: ``2 n_eval``
+    validation images spread over the validation universes (the reference is half of them) and
+    the floors of :func:`floor_statistics` with ``summary_statistics``, logged
+    (:func:`log_floors`); the same sets as ``analyze`` with its default ``--n``."""
+    from exagan_tf.core import stats
+
+    yard = load_yardsticks(cfg.datadir, cfg.dataname, cfg.img_dim, 2 * cfg.n_eval)
+    floors = floor_statistics(yard, stats.summary_statistics)
+    log_floors(floors, yard, logger)
+    return yard, floors
+
+
 def log_floors(floors: dict, yard: Yardsticks, logger: logging.Logger) -> None:
     """One line per floor in the training log (independent: median [min, max] per statistic)."""
     d = yard.describe()

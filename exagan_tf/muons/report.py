@@ -13,6 +13,14 @@ and where their runs exist the Gaussian mixture (the classical baseline,
 chi^2 / overlap / ROC AUC. Memorisation: nn_ratio / nn_close of the trained
 networks (:func:`exagan_tf.muons.fom.memorisation`). A missing run is a dash.
 
+    python -m exagan_tf.muons.report --run 0 --run 1 --run 2
+
+with several runs (the same tags trained with ``--seed 0``, ``1``, ``2``) prints one table
+instead: per category and model, the median and range over the runs of the AUC and of the
+reduced chi^2, and the largest ``nn_close`` (training is chaotic for the GAN and VAE: the same
+seed gives other numbers on another CPU, so a single run says little). The floor's column is the
+median and range of the runs' floors (each run draws its own).
+
     python -m exagan_tf.muons.report --yardstick DATA [--size 10000] [--draws 5] [--gmm 64]
 
 measures the yardstick itself on preprocessed data (the numbers quoted in ``fom.py``): per
@@ -133,6 +141,48 @@ def memorisation_table(rows: dict[str, dict], kinds=("gan", "vae")) -> str:
     return "\n".join(lines)
 
 
+def _spread(values: list[float], fmt: str) -> str:
+    """'median (min–max)' of the values, or the value alone when there is one."""
+    if len(values) == 1:
+        return format(values[0], fmt)
+    lo, med, hi = np.min(values), np.median(values), np.max(values)
+    return f"{format(med, fmt)} ({format(lo, fmt)}–{format(hi, fmt)})"
+
+
+def seeds_table(runs: list[dict[str, dict]], kinds=("gan", "vae")) -> str:
+    """One table over several runs of each model (the rows of :func:`collect` per run): cells
+    'AUC median (range); χ² median (range); nn_close max', ``n`` runs found of each; a dash
+    where no run of the model exists. Reduced chi^2 of 1e8 (no populated bin) is left out."""
+    head = ["category", "floor (copies of training muons)"]
+    for k in kinds:
+        if k != "gmm":
+            head.append(f"{k.upper()} untrained")
+        head.append("Gaussian mixture" if k == "gmm" else k.upper())
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def cell(records: list[dict | None], memo: bool) -> str:
+        recs = [r for r in records if r is not None]
+        if not recs:
+            return "–"
+        out = _spread([r["auc"] for r in recs], ".3f")
+        chi = [r["rchi2"] for r in recs if r["rchi2"] < 1e8]
+        if chi:
+            out += "; χ² " + _spread(chi, ".3g")
+        if memo and all("nn_close" in r for r in recs):
+            out += f"; nn_close ≤ {max(r['nn_close'] for r in recs):.3f}"
+        return out + (f" [{len(recs)}]" if len(records) > 1 else "")
+
+    for cat in runs[0]:
+        rows = [r[cat] for r in runs]
+        cells = [LABELS[cat], cell([r.get("floor") for r in rows], False)]
+        for k in kinds:
+            if k != "gmm":
+                cells.append(cell([r.get(f"{k}_untrained") for r in rows], False))
+            cells.append(cell([r.get(k) for r in rows], True))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _weighted_auc(x_val, w_val, fake, n: int, classifier: str, seed: int) -> float:
     """AUC of a BDT trained with ``sample_weight`` on one half of the held-out rows (weights
     scaled to ``n``) against ``fake[:n]``, tested on the other half against ``fake[n:2n]``."""
@@ -218,7 +268,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m exagan_tf.muons.report", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--expts", default="expts", help="root of the run directories")
-    p.add_argument("--run", default="0", help="run number or name")
+    p.add_argument("--run", action="append", default=None,
+                   help="run number or name (repeat for the table over several seeds)")
     p.add_argument("--gan", default="gan_demo", help="GAN config tag")
     p.add_argument("--vae", default="vae_demo", help="VAE config tag")
     p.add_argument("--flow", default="flow_demo", help="spline-flow config tag")
@@ -240,11 +291,18 @@ def main(argv=None) -> int:
         print(yardstick_table(res))
         return 0
     tags = {"gan": args.gan, "vae": args.vae, "gmm": args.mixture, "flow": args.flow}
-    rows = collect(args.expts, args.run, tags)
-    if not any(v for r in rows.values() for v in r.values()):
-        raise UserError(f"{args.expts}: no muon runs run{args.run}_* of {', '.join(tags.values())}")
+    runs = args.run or ["0"]
+    per_run = [collect(args.expts, run, tags) for run in runs]
+    for run, rows in zip(runs, per_run):
+        if not any(v for r in rows.values() for v in r.values()):
+            raise UserError(f"{args.expts}: no muon runs run{run}_* of {', '.join(tags.values())}")
     # GAN and VAE columns always; the mixture's and the flow's where a run exists
-    kinds = tuple(k for k in tags if k in ("gan", "vae") or any(r.get(k) for r in rows.values()))
+    kinds = tuple(k for k in tags if k in ("gan", "vae")
+                  or any(r.get(k) for rows in per_run for r in rows.values()))
+    if len(runs) > 1:
+        print(seeds_table(per_run, kinds))
+        return 0
+    rows = per_run[0]
     print(markdown_table(rows, kinds))
     print()
     print(memorisation_table(rows, kinds))

@@ -71,6 +71,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         s.add_argument("--category", default=None, help="mup_prompt ... mum_displaced, or 1-4")
         s.add_argument("--datadir", default=None, help="preprocessed data folder")
         s.add_argument("--steps", type=int, default=None, help="total training steps")
+        s.add_argument("--seed", type=int, default=None, help="config key seed")
         s.add_argument("--config-file", default=None, help="default experiments/muons.yaml")
         s.add_argument("--expts", default="expts", help="root of run directories")
         s.add_argument("--dry-run", action="store_true", help="print the resolved config")
@@ -99,6 +100,8 @@ def resolve_config(args: argparse.Namespace):
         values["datadir"] = args.datadir
     if args.steps is not None:
         values["steps"] = args.steps
+    if args.seed is not None:
+        values["seed"] = args.seed
     return build_config(type(cfg), values, args.tag, args.config_file or MUON_EXPERIMENTS)
 
 

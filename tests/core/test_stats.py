@@ -324,7 +324,7 @@ def test_summary_statistics_zero_for_identical_and_ordered_for_worse():
     val = correlated_lognormal(rng, 16)
     same = stats.summary_statistics(val, val)
     assert set(same) == {"chisq", "chisq_pspect", "pk_frac_err", "pk_frac_err_mean", "pixel_ks",
-                         "hist_chisq_dof"}
+                         "hist_chisq_dof", "peak_chisq_dof"}
     assert all(v == 0.0 for v in same.values())
     good = stats.summary_statistics(val, correlated_lognormal(rng, 16))
     bad = stats.summary_statistics(val, 2.0 * correlated_lognormal(rng, 16))
@@ -344,6 +344,7 @@ def test_summary_statistics_survives_non_finite_generated_pixels():
     assert not np.isfinite(out["pk_frac_err_mean"])
     assert np.isfinite(out["chisq"])
     assert np.isfinite(out["pixel_ks"]) and np.isfinite(out["hist_chisq_dof"])
+    assert np.isfinite(out["peak_chisq_dof"])
 
 
 def test_geometric_spectrum_is_robust_to_one_halo_core_image():

@@ -7,6 +7,7 @@ import numpy as np
 import yaml
 
 from exagan_tf import cli
+from exagan_tf.cosmo import curves
 from exagan_tf.fileio import load_model_safe
 
 
@@ -23,6 +24,16 @@ def test_fm_tag_trains_and_analyzes_through_exagan(tiny_experiment, tmp_path, mo
     assert "flow matching" in log and "chisq=" in log and "loss=" in log
     for name in ("g_best_chisq.weights.h5", "g_final.weights.h5", "velocity_final.keras"):
         assert (run / "models" / name).is_file(), name
+    records = [r for r in curves.read_records(run / curves.METRICS_FILE)
+               if r["kind"] == "checkpoint"]
+    assert [r["step"] for r in records] == [4, 8, 12, 16, 20, 24, 28, 32]
+    seconds = [r["train_seconds"] for r in records]
+    assert all(0 < a < b for a, b in zip(seconds, seconds[1:]))
+    # the DCGAN's reference and floors, in the log and beside the records
+    assert "floor, independent universes (training vs validation" in log
+    assert [r["kind"] for r in curves.read_records(run / curves.METRICS_FILE)].count("floors") == 1
+    assert curves.main([str(run), "--metric", "peak_chisq_dof"]) == 0
+    assert "fm_test/run0: flow, 8 checkpoint(s)" in capsys.readouterr().out
     net = load_model_safe(run / "models" / "velocity_final.keras")
     assert net.input_shape[0] == (None, 16, 16, 1)
     assert cli.main(["train", "fm_test", "0", *sets]) == 0  # the same command: nothing to do

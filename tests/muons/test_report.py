@@ -78,3 +78,27 @@ def test_yardstick(preprocessed, capsys):
     with pytest.raises(SystemExit) as err:
         report.main(["--yardstick", str(data), "--draws", "0"])
     assert err.value.code == 2 and "--draws 0" in capsys.readouterr().err
+
+
+def test_table_over_seeds(tmp_path, capsys):
+    """Several runs: median (range) of AUC and reduced chi^2, the largest nn_close, the number
+    of runs found; a missing run counts as missing, not as zero."""
+    for run, (auc, chi, close) in enumerate([(0.63, 16.3, 0.004), (0.66, 20.0, 0.002),
+                                             (0.61, 18.0, 0.007)]):
+        rd = tmp_path / "muon_gan_demo" / f"run{run}_mup_prompt"
+        write(rd / "fom_floor.json", fomd(1.8, 0.96, 0.495 + 0.002 * run))
+        write(rd / "fom_untrained.json", fomd(1e8, 0.0, 0.999))
+        write(rd / "models" / "final.json",
+              fomd(chi, 0.8, auc, step=3000, nn_ratio=1.0, nn_close=close))
+    vae = tmp_path / "muon_vae_demo" / "run1_mup_prompt"
+    write(vae / "models" / "final.json", fomd(25.0, 0.7, 0.70, step=3000, nn_ratio=1, nn_close=0.01))
+    assert report.main(["--expts", str(tmp_path), "--run", "0", "--run", "1", "--run", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == ("| category | floor (copies of training muons) | GAN untrained | GAN "
+                        "| VAE untrained | VAE |")
+    assert lines[2] == (
+        "| μ⁺ prompt (4-D) | 0.497 (0.495–0.499); χ² 1.8 (1.8–1.8) [3] | 0.999 (0.999–0.999) [3] "
+        "| 0.630 (0.610–0.660); χ² 18 (16.3–20); nn_close ≤ 0.007 [3] | – "
+        "| 0.700; χ² 25; nn_close ≤ 0.010 [1] |"
+    )
+    assert lines[3] == "| μ⁻ prompt (4-D) | – | – | – | – | – |"

@@ -23,7 +23,9 @@ Both metrics take images in *counts space*: the physical particle counts per pix
 validation data as stored and the generator output after the inverse transform
 ``s -> a (1 + s) / (1 - s)``. They are sensitive to the number of images and to the amplitude of
 P(k), which is why better-behaved statistics are reported beside them:
-:func:`pk_mean_fractional_error`, :func:`pixel_ks` and :func:`hist_chisq_per_bin`.
+:func:`pk_mean_fractional_error`, :func:`pixel_ks` and :func:`hist_chisq_per_bin`, and one
+higher-order statistic, :func:`peak_chisq_per_bin` (peak counts: a field with the right P(k) and
+pixel PDF but no collapsed structure, the lognormal baseline, passes the three others).
 :func:`summary_statistics` computes all of them for a validation/generated pair and is the single
 definition used by the training callbacks, ``python -m exagan_tf.analyze`` and the benchmarks.
 
@@ -34,7 +36,8 @@ continuous Fourier transform (see there), with physical wavenumbers when a box s
 A package of one job per module: :mod:`.batch` (input handling, the chunked real FFT),
 :mod:`.exagan_spectrum` (the original power spectrum), :mod:`.cross_spectra` (general cross
 spectra and r(k)), :mod:`.pixels` (pixel histograms, their chi-squares, the KS statistic),
-:mod:`.spectrum_metrics` (spectrum chi-square and fractional error) and :mod:`.summary`
+:mod:`.spectrum_metrics` (spectrum chi-square and fractional error), :mod:`.peaks` (peak
+counts of the smoothed field in height bins, the higher-order statistic) and :mod:`.summary`
 (:func:`summary_statistics`). Every name is re-exported here, so
 ``from exagan_tf.core import stats; stats.power_spectrum_2d(...)`` works.
 """
@@ -60,6 +63,17 @@ from exagan_tf.core.stats.exagan_spectrum import (  # noqa: F401
     original_binning,
     power_spectrum_2d,
     power_spectrum_original,
+)
+from exagan_tf.core.stats.peaks import (  # noqa: F401
+    PEAK_BINS,
+    PEAK_SMOOTHING,
+    candidate_pixels,
+    peak_bin_edges,
+    peak_chisq_per_bin,
+    peak_counts,
+    peak_heights,
+    peak_mask,
+    smooth_fields,
 )
 from exagan_tf.core.stats.pixels import (  # noqa: F401
     DEFAULT_MAX_PIXELS,

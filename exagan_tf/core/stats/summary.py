@@ -12,6 +12,7 @@ from numpy.typing import ArrayLike
 
 from exagan_tf.core.stats.batch import as_image_batch
 from exagan_tf.core.stats.exagan_spectrum import power_spectrum_2d
+from exagan_tf.core.stats.peaks import peak_chisq_per_bin
 from exagan_tf.core.stats.pixels import (
     DEFAULT_MAX_PIXELS,
     chisq_hist,
@@ -41,8 +42,10 @@ def summary_statistics(
         ``chisq`` (original histogram chi-square), ``chisq_pspect`` (original spectrum
         chi-square), ``pk_frac_err`` (:func:`pk_mean_fractional_error` of the geometric-mean
         spectra), ``pk_frac_err_mean`` (the same for arithmetic-mean spectra), ``pixel_ks``
-        (:func:`pixel_ks`) and ``hist_chisq_dof`` (:func:`hist_chisq_per_bin`, sample errors
-        when both sets have 2 or more images, else Poisson), all floats; lower is better.
+        (:func:`pixel_ks`), ``hist_chisq_dof`` (:func:`hist_chisq_per_bin`) and
+        ``peak_chisq_dof`` (:func:`exagan_tf.core.stats.peaks.peak_chisq_per_bin`, peak counts
+        of the fields smoothed by 1 pixel in 10 height bins), both chi-squares with sample errors
+        when both sets have 2 or more images, else Poisson; all floats, lower is better.
         Non-finite generated pixels (a saturated tanh) make the two spectrum statistics
         non-finite (inf or nan); the pixel statistics ignore them.
     """
@@ -59,4 +62,5 @@ def summary_statistics(
         "pk_frac_err_mean": pk_mean_fractional_error(pv, pg, k, average="mean"),
         "pixel_ks": pixel_ks(v, g, max_pixels=max_pixels, seed=seed),
         "hist_chisq_dof": hist_chisq_per_bin(v, g, errors=errors),
+        "peak_chisq_dof": peak_chisq_per_bin(v, g, errors=errors),
     }
