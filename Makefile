@@ -7,7 +7,7 @@
 #   make data                      synthetic universes -> shards for the demo and base configs
 #   make bench                     speed benchmarks (ratios against baselines run alongside)
 #   make lint                      ruff and the import-linter layering contracts (setup.cfg)
-#   make train CONFIG=cvae_demo    baryon painting (also cgan_demo); make gr-demo, cmb-demo, muons-demo
+#   make train CONFIG=cvae_demo    baryon painting (also cgan_demo, cfm_demo); make gr-demo, cmb-demo, muons-demo
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
@@ -88,7 +88,7 @@ muons-demo: data-muons
 # Baryon painting: 64^3 N-body dark matter at 11 redshifts with painted gas pressure, eight
 # training universes and one test universe (~1.7 min)
 BARYON_FULL_TAGS := cvae cgan
-BARYON_TAGS := cvae_demo cgan_demo cvae_holdout cgan_holdout cvae_test cgan_test
+BARYON_TAGS := cvae_demo cgan_demo cfm_demo cvae_holdout cgan_holdout cvae_test cgan_test cfm_test
 # the data a tag trains on: baryons, muons (gan_*, vae_*), GR (gr_demo*), CMB (*_cpu; tiny and the
 # full-size Test0-2 read their own data-dir), else ExaGAN's shards
 TRAIN_DATA := $(if $(filter $(CONFIG),$(BARYON_FULL_TAGS)),data-baryons-full,\

@@ -1,9 +1,9 @@
 """Configuration of the baryon-painting runs (``experiments/baryons.yaml``).
 
-One dataclass serves both model families (``model: cvae | cgan``); the keys that only one of
-them reads are documented as such. Names follow the original where it has one (``beta_KL``,
-``lambda_perceptual``, ``learning_rate``, ``adam_betas``, ``learning_rate_decay``,
-``batch_size``, ``n_samples``).
+One dataclass serves the three model families (``model: cvae | cgan | cfm``); the keys that
+only some of them read are documented as such. Names follow the original where it has one
+(``beta_KL``, ``lambda_perceptual``, ``learning_rate``, ``adam_betas``,
+``learning_rate_decay``, ``batch_size``, ``n_samples``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ BARYONS_FILE = EXPERIMENTS_DIR / "baryons.yaml"
 
 @dataclasses.dataclass(frozen=True)
 class BaryonConfig(RunSettings):
-    """Hyperparameters of a CVAE or CGAN painting run.
+    """Hyperparameters of a CVAE, CGAN or conditional flow-matching painting run.
 
     Common: model, datadir, tile_size, pseudo_epoch (samples per pseudo-epoch: 1568 in the
     original, the checkpoint period here), train_redshifts (None = all in the data; the
@@ -42,9 +42,14 @@ class BaryonConfig(RunSettings):
     table's batch norm before the generator's tanh), lambda_l2 (weight of mean (p - p_hat)^2
     in transformed space added to the generator loss; 0 = the original), g_filters (the
     generator's first width, doubled twice: 32 -> 64 -> 128 in the table), g_res_blocks (9).
+
+    CFM (conditional flow matching, :mod:`exagan_tf.baryons.cfm`): batch_size, learning_rate,
+    adam_betas, learning_rate_decay, lr_decay_iterations and n_samples as the CGAN's (one Adam);
+    fm_widths (the U-Net's widths per level; the tile must divide by 2**(levels - 1)), fm_steps
+    (Heun steps of a painting), fm_scale (the flow's data are fm_scale * T(pressure)).
     """
 
-    model: typing.Literal["cvae", "cgan"]
+    model: typing.Literal["cvae", "cgan", "cfm"]
     tile_size: int
     datadir: str = "data/baryons"
     pseudo_epoch: int = 1568
@@ -71,6 +76,10 @@ class BaryonConfig(RunSettings):
     lambda_l2: float = 0.0
     g_filters: int = 32
     g_res_blocks: int = 9
+    # CFM
+    fm_widths: tuple[int, ...] = (16, 32, 64)
+    fm_steps: int = 8
+    fm_scale: float = 1.0
     # run
     datafmt: typing.Literal["channels_first", "channels_last", "auto"] = "auto"
     best_after: int = 0
@@ -83,6 +92,18 @@ class BaryonConfig(RunSettings):
                 return "a cvae needs stages: [[pseudo_epochs, batch_size, learning_rate], ...]"
             if self.tile_size % 32 or self.tile_size < 32:
                 return f"tile_size={self.tile_size}: the CVAE needs a multiple of 32"
+        elif self.model == "cfm":
+            levels = len(self.fm_widths)
+            if not levels or min(self.fm_widths) < 1:
+                return f"fm_widths={list(self.fm_widths)}: expected one or more positive widths"
+            if self.tile_size % 2 ** (levels - 1) or self.tile_size < 2 ** (levels - 1):
+                return (f"tile_size={self.tile_size}: the flow's U-Net with {levels} levels "
+                        f"needs a multiple of {2 ** (levels - 1)}")
+            if self.datafmt == "channels_first":
+                return "datafmt=channels_first: the flow's U-Net is channels_last (or auto)"
+            if self.fm_steps < 1 or not self.fm_scale > 0:
+                return (f"fm_steps={self.fm_steps}, fm_scale={self.fm_scale}: expected "
+                        "steps >= 1 and a scale > 0")
         elif self.tile_size % 8 or self.tile_size < 24:
             return f"tile_size={self.tile_size}: the CGAN needs a multiple of 8 of at least 24"
         for i, stage in enumerate(self.stages):
@@ -103,8 +124,9 @@ class BaryonConfig(RunSettings):
         return None
 
     def schedule(self) -> list[tuple[int, int, float]]:
-        """Stages ``(pseudo_epochs, batch_size, learning_rate)``; the CGAN has one stage of
-        ceil(n_samples / pseudo_epoch) pseudo-epochs (its decay runs on iterations)."""
+        """Stages ``(pseudo_epochs, batch_size, learning_rate)``; the CGAN and the CFM have one
+        stage of ceil(n_samples / pseudo_epoch) pseudo-epochs (their decay runs on
+        iterations)."""
         if self.model == "cvae":
             return [(int(p), int(b), float(lr)) for p, b, lr in self.stages]
         return [(math.ceil(self.n_samples / self.pseudo_epoch), self.batch_size,

@@ -2,9 +2,10 @@
 
 Per redshift, on fixed independent test pairs (each test tile used once), for the network (the
 CVAE twice: ``cvae`` decodes a latent draw from the learned prior, a realisation as the original
-paints, and ``cvae_mean`` the prior mean), the **floor** (the noise-free conditional mean of the
-simulator, known exactly) and a **local baseline** (pressure = A(z) rho^alpha(z), fitted per
-redshift on training pairs):
+paints, and ``cvae_mean`` the prior mean; the CFM twice: ``cfm`` one draw of the flow,
+``cfm_mean`` the pixel mean of its ``--draws`` draws), the **floor** (the noise-free conditional
+mean of the simulator, known exactly) and a **local baseline** (pressure = A(z) rho^alpha(z),
+fitted per redshift on training pairs):
 
 * pressure auto power spectrum and dark-matter x pressure cross spectrum (stack means, log bins)
   and their fractional errors against the truth, averaged (and the worst bin) up to half the
@@ -12,7 +13,24 @@ redshift on training pairs):
 * the dm x pressure cross-correlation coefficient r(k) and the prediction-truth r(k);
 * the log-binned pixel PDF and the two-sample KS statistic;
 * peak counts (local maxima above 1, 3 and 10 times the truth's pixel standard deviation);
-* the mean pressure.
+* the mean pressure;
+* the **scatter** of the predictor's draws against the truth's (:func:`draw_spread`,
+  :func:`truth_scatter`), and its painting speed (maps/s, ``speed``).
+
+Scatter. The stand-in's pressure is its noise-free mean times a smooth log-normal field
+(:mod:`exagan_tf.baryons.gas`: E_i S(x_i), ln S ~ N(-s^2/2, s^2), s = 0.3, projected), so the
+truth's scatter about the mean is known from one map: the standard deviation over the
+redshift's test pixels of ``ln p - ln p_mean`` (centred, which removes the -s^2/2 offset of a
+log-normal; for a constant s it is s exactly). A painter's spread is measured the same way
+across its own draws for the same dark-matter tiles: ``--draws`` paintings with seeds
+``seed, seed + 1, ...``, the pixel-wise variance of ``ln p`` across them, averaged over pixels,
+square-rooted. Logarithms because the scatter is multiplicative (a pixel's log-std is the same
+in a cluster and in a void, where absolute differences are 10^4 times smaller); both sides clip
+p at the truth's 0.1th percentile (a painter may paint exact zeros). A sampler of the
+conditional distribution given the 2-D dark matter should spread at least as much as the
+truth's scatter about its mean given the 3-D particles (conditioning on less cannot reduce the
+variance); a regression (the CGAN, a collapsed CVAE posterior) spreads 0, and so do the floor
+and the local baseline by construction. Each predictor's first draw is the one compared above.
 
 Writes ``metrics.json`` and PNG plots into ``expts/TAG/runRUN/analysis/``.
 """
@@ -29,6 +47,8 @@ from exagan_tf.core import stats
 from exagan_tf.errors import UserError, cli_errors
 
 PEAK_THRESHOLDS = (1.0, 3.0, 10.0)
+#: paintings per dark-matter tile for the scatter report (``--draws``)
+DRAWS = 4
 
 
 def k_nyquist(pixel: float) -> float:
@@ -109,6 +129,33 @@ def compare(dm: np.ndarray, truth: np.ndarray, pred: np.ndarray, pixel: float,
     }
 
 
+# -------------------------------------------------------------------------------- scatter
+
+
+def log_floor(truth: np.ndarray) -> float:
+    """The clip of the scatter statistics: the truth's 0.1th percentile of positive pixels."""
+    pos = np.asarray(truth)[np.asarray(truth) > 0]
+    return max(float(np.percentile(pos, 0.1)), 1e-12) if pos.size else 1e-12
+
+
+def draw_spread(draws: np.ndarray, floor: float) -> float:
+    """sqrt(mean over pixels of the variance across draws of ln max(p, floor)) of ``draws``
+    (d, n, H, W), d >= 2 paintings of the same n tiles (unbiased variance, ddof 1)."""
+    draws = np.asarray(draws, dtype=np.float64)
+    if draws.ndim < 2 or draws.shape[0] < 2:
+        raise ValueError(f"draws of shape {draws.shape}: expected at least two draws")
+    logs = np.log(np.maximum(draws, floor))
+    return float(np.sqrt(np.mean(np.var(logs, axis=0, ddof=1))))
+
+
+def truth_scatter(truth: np.ndarray, mean: np.ndarray, floor: float) -> float:
+    """Standard deviation over pixels of ln max(truth, floor) - ln max(mean, floor): the
+    truth's log scatter about its noise-free mean ``mean`` (see the module docstring)."""
+    r = (np.log(np.maximum(np.asarray(truth, np.float64), floor))
+         - np.log(np.maximum(np.asarray(mean, np.float64), floor)))
+    return float(np.std(r))
+
+
 # ------------------------------------------------------------------------- local baseline
 
 
@@ -175,12 +222,17 @@ def plot_redshift(path: Path, z: float, results: dict, pixel: float) -> None:
 
 
 def evaluate(run_dir: Path, redshifts=None, weights: str = "final", n_pairs: int | None = None,
-             seed: int = 0) -> dict:
-    """Metrics of a trained run (and of the floor and the local baseline) per redshift."""
+             seed: int = 0, draws: int = DRAWS) -> dict:
+    """Metrics of a trained run (and of the floor and the local baseline) per redshift, with
+    the scatter of ``draws`` paintings per tile (see the module docstring)."""
+    import time
+
     from exagan_tf.baryons import data as bdata
     from exagan_tf.baryons.paint import Painter, load_painter
     from exagan_tf.baryons.simulate import read_maps
 
+    if draws < 1:
+        raise UserError(f"--draws {draws}: expected at least 1 (2 or more for the scatter)")
     painter = load_painter(run_dir, weights)
     painters = {painter.kind: painter}
     if painter.kind == "cvae":
@@ -200,38 +252,68 @@ def evaluate(run_dir: Path, redshifts=None, weights: str = "final", n_pairs: int
     train_pairs = bdata.independent_pairs(train.thin["dm"].shape[1],
                                           train.thick["dm"].shape[1], seed + 1)
     out: dict = {"pixel_mpc_h": pixel, "tile": tile, "n_pairs": int(len(pairs)),
-                 "k_half_nyquist": 0.5 * k_nyquist(pixel), "redshifts": {}}
+                 "k_half_nyquist": 0.5 * k_nyquist(pixel), "draws": int(draws),
+                 "redshifts": {}}
+    clock = {name: [0.0, 0] for name in painters}
     for z in zs:
         iz = test.redshift_index(float(z))
         f = bdata.pair_fields(test, iz, pairs)
         ft = bdata.pair_fields(train, train.redshift_index(float(z)), train_pairs)
         a, alpha = fit_local_baseline(ft["dm"], ft["pressure"])
-        preds = {name: p.tiles(f["dm"], float(z), seed) for name, p in painters.items()}
+        paintings = {}
+        for name, p in painters.items():
+            t0 = time.perf_counter()
+            paintings[name] = np.stack([p.tiles(f["dm"], float(z), seed + j)
+                                        for j in range(draws)])
+            clock[name][0] += time.perf_counter() - t0
+            clock[name][1] += paintings[name].shape[0] * paintings[name].shape[1]
         if "pressure_mean" in f:  # the noise-free truth: simulated maps only
-            preds["floor"] = f["pressure_mean"]
-        preds["local_baseline"] = baseline_predict(f["dm"], a, alpha)
+            paintings["floor"] = np.stack([f["pressure_mean"]] * draws)
+        paintings["local_baseline"] = np.stack([baseline_predict(f["dm"], a, alpha)] * draws)
+        preds = {name: d[0] for name, d in paintings.items()}
+        if painter.kind == "cfm" and draws > 1:
+            preds = {"cfm": preds["cfm"], "cfm_mean": paintings["cfm"].mean(0),
+                     **{k: v for k, v in preds.items() if k != "cfm"}}
         ts = spectra(f["dm"], f["pressure"], pixel)
         res = {k: compare(f["dm"], f["pressure"], v, pixel, ts) for k, v in preds.items()}
+        floor = log_floor(f["pressure"])
+        if draws > 1:
+            for name, d in paintings.items():
+                res[name]["scatter"] = draw_spread(d, floor)
         res["truth"] = {"r_dm_p": ts["r_dm_p"].tolist(), "k": ts["k"].tolist()}
+        if "pressure_mean" in f:
+            res["truth"]["scatter"] = truth_scatter(f["pressure"], f["pressure_mean"], floor)
         res["local_baseline"]["fit"] = {"A": a, "alpha": alpha}
         out["redshifts"][f"{float(z):g}"] = res
         plot_redshift(run_dir / "analysis" / f"spectra_z{float(z):g}.png", float(z),
                       {k: res[k] for k in preds}, pixel)
+    out["speed"] = {name: {"maps_per_s": n / max(t, 1e-9), "maps": n, "seconds": t}
+                    for name, (t, n) in clock.items()}
     return out
 
 
 def summary_table(metrics: dict) -> str:
-    """Markdown table: per redshift and predictor, auto/cross errors and r(pred, truth)."""
-    lines = ["| z | predictor | auto err mean (max) | cross err mean (max) | r(pred,truth) | KS |",
-             "|---|---|---|---|---|---|"]
+    """Markdown table: per redshift and predictor, auto/cross errors, r(pred, truth), KS and
+    the spread of the draws beside the truth's scatter (ln p; '-' where not measured)."""
+    lines = ["| z | predictor | auto err mean (max) | cross err mean (max) | r(pred,truth) | KS "
+             "| spread of draws | truth scatter |",
+             "|---|---|---|---|---|---|---|---|"]
     for z, res in metrics["redshifts"].items():
+        truth = res.get("truth", {}).get("scatter")
         for name in (k for k in res if k != "truth"):
             m = res[name]
+            spread = f"{m['scatter']:.3f}" if "scatter" in m else "-"
             lines.append(
                 f"| {z} | {name} | {m['auto_err_mean']:.3f} ({m['auto_err_max']:.3f}) | "
                 f"{m['cross_err_mean']:.3f} ({m['cross_err_max']:.3f}) | "
-                f"{m['r_pred_truth_mean']:.3f} | {m['ks']:.3f} |"
+                f"{m['r_pred_truth_mean']:.3f} | {m['ks']:.3f} | {spread} | "
+                f"{'-' if truth is None else f'{truth:.3f}'} |"
             )
+    speed = metrics.get("speed", {})
+    if speed:
+        lines.append("")
+        lines.append("painting speed: " + ", ".join(
+            f"{k} {v['maps_per_s']:.1f} maps/s" for k, v in speed.items()))
     return "\n".join(lines)
 
 
@@ -247,6 +329,8 @@ def main(argv=None) -> int:
                    help="redshifts to evaluate (default: all in the test data)")
     p.add_argument("--weights", default="final", help="final or a best-model key")
     p.add_argument("--pairs", type=int, default=None, help="use at most this many test pairs")
+    p.add_argument("--draws", type=int, default=DRAWS,
+                   help=f"paintings per tile for the scatter report ({DRAWS}; 1: no scatter)")
     args = p.parse_args(argv)
     from exagan_tf.fileio import write_json_atomic, write_text_atomic
     from exagan_tf.runs import run_path
@@ -256,7 +340,7 @@ def main(argv=None) -> int:
         raise UserError(f"{run_dir}: no such run; train it first with "
                         f"`python -m exagan_tf.train {args.config} {args.run}`")
     (run_dir / "analysis").mkdir(exist_ok=True)
-    metrics = evaluate(run_dir, args.redshifts, args.weights, args.pairs)
+    metrics = evaluate(run_dir, args.redshifts, args.weights, args.pairs, draws=args.draws)
     write_json_atomic(run_dir / "analysis" / "metrics.json", metrics, overwrite=True)
     table = summary_table(metrics)
     write_text_atomic(run_dir / "analysis" / "summary.md", table + "\n", overwrite=True)

@@ -9,7 +9,9 @@ tile); each painted tile is multiplied by a separable sin^2 taper (the Hann wind
 a pixel, so no weight is exactly zero), and the map is the weighted sum divided by the summed
 weights. Every pixel is thus a smooth partition-of-unity blend, the tile edges (where a
 convolutional painter sees zero padding) carry almost no weight, and no grid of seams appears
-in the power spectrum (tested against painting the whole map at once).
+in the power spectrum (tested against painting the whole map at once). A stochastic painter
+(the CVAE's latent draw, the CFM) paints each tile with its own draw, so the blend averages two
+or four draws where tiles overlap: there its scatter is lower than within one tile.
 """
 
 from __future__ import annotations
@@ -44,27 +46,37 @@ def check_dm(dm: np.ndarray, name: str = "dark-matter map") -> np.ndarray:
 
 
 class Painter:
-    """A trained CVAE or CGAN with its transform: dark-matter tiles -> pressure tiles.
+    """A trained CVAE, CGAN or CFM with its transform: dark-matter tiles -> pressure tiles.
 
     Args:
-        kind: "cvae" or "cgan".
-        nets: CVAE: {"decoder", "prior"}; CGAN: {"generator"} (Keras models).
+        kind: "cvae", "cgan" or "cfm".
+        nets: CVAE: {"decoder", "prior"}; CGAN: {"generator"}; CFM: {"velocity"} (Keras
+            models).
         transform: the run's :class:`Transform`.
         tile: tile side in pixels.
         data_format: the networks' data format.
         latent: CVAE only: "sample" decodes a draw z ~ p(z | y) (a realisation, as the
             original paints), "mean" decodes the prior mean (deterministic; its prediction-truth
             correlation is the higher of the two when the latent carries information).
+        fm_steps: CFM only: Heun steps of the flow's ODE (:mod:`exagan_tf.baryons.cfm`).
+        fm_scale: CFM only: the flow's data are ``fm_scale * T(pressure)``.
+
+    ``seed`` (of :meth:`tiles`, :meth:`paint_map`) draws the CVAE's latents and the CFM's
+    starting noise: the same seed paints the same map, other seeds other draws.
     """
 
     LATENTS = ("sample", "mean")
 
     def __init__(self, kind: str, nets: dict, transform: Transform, tile: int,
-                 data_format: str = "channels_last", latent: str = "sample"):
+                 data_format: str = "channels_last", latent: str = "sample", fm_steps: int = 8,
+                 fm_scale: float = 1.0):
         if latent not in self.LATENTS:
             raise UserError(f"latent {latent!r}: expected one of {self.LATENTS}")
+        if int(fm_steps) < 1:
+            raise UserError(f"ODE steps {fm_steps}: expected at least 1")
         self.kind, self.nets, self.transform = kind, nets, transform
         self.tile, self.data_format, self.latent = int(tile), data_format, latent
+        self.fm_steps, self.fm_scale = int(fm_steps), float(fm_scale)
 
     def _check_tiles(self, dm: np.ndarray) -> np.ndarray:
         dm = check_dm(dm, "dark-matter tiles")
@@ -82,6 +94,11 @@ class Painter:
 
         dm = self._check_tiles(dm_tiles)
         cond = bdata.condition(dm, z, self.transform, self.data_format)
+        if self.kind == "cfm":
+            from exagan_tf.baryons.cfm import paint_transformed
+
+            return paint_transformed(self.nets["velocity"], cond, self.fm_scale, self.fm_steps,
+                                     seed, batch_size)
         rng = np.random.default_rng(seed)
         out = []
         for i in range(0, len(cond), batch_size):
@@ -162,13 +179,15 @@ def paint_map(paint_tiles: Callable[[np.ndarray], np.ndarray], dm_map: np.ndarra
 # ------------------------------------------------------------------------------ from a run
 
 
-def load_painter(run_dir: str | Path, weights: str = "final", latent: str = "sample") -> Painter:
+def load_painter(run_dir: str | Path, weights: str = "final", latent: str = "sample",
+                 fm_steps: int | None = None) -> Painter:
     """Rebuild the painter of a trained run directory (config.yaml, models/).
 
     Args:
         run_dir: ``expts/<TAG>/run<N>``.
         weights: "final" or a best-model key (e.g. "pk_auto_err") kept during training.
         latent: the CVAE's latent, "sample" or "mean" (see :class:`Painter`).
+        fm_steps: the CFM's ODE steps (None: the run's ``fm_steps``).
     """
     import yaml
 
@@ -190,7 +209,8 @@ def load_painter(run_dir: str | Path, weights: str = "final", latent: str = "sam
         raise UserError(f"{tf_file}: not a transform of this suite ({what})") from None
     meta = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() \
         else {}
-    data_format = meta.get("data_format", "channels_last")
+    data_format = "channels_last" if cfg.model == "cfm" else meta.get("data_format",
+                                                                      "channels_last")
     from exagan_tf.baryons.models import build_networks
 
     nets = build_networks(cfg, data_format)
@@ -200,7 +220,8 @@ def load_painter(run_dir: str | Path, weights: str = "final", latent: str = "sam
         if not path.exists():
             raise UserError(f"{path}: missing; train the run to the end (or choose --weights)")
         net.load_weights(path)
-    return Painter(cfg.model, nets, transform, cfg.tile_size, data_format, latent)
+    return Painter(cfg.model, nets, transform, cfg.tile_size, data_format, latent,
+                   cfg.fm_steps if fm_steps is None else fm_steps, cfg.fm_scale)
 
 
 def _read_map(path: Path, key: str | None) -> np.ndarray:
@@ -232,7 +253,10 @@ def main(argv=None) -> int:
     p.add_argument("--z", type=float, required=True, help="redshift of the map")
     p.add_argument("--out", required=True, help="output pressure map (.npy)")
     p.add_argument("--overlap", type=int, default=None, help="tile overlap (default tile/2)")
-    p.add_argument("--seed", type=int, default=0, help="latent draws of the CVAE")
+    p.add_argument("--seed", type=int, default=0,
+                   help="the draw: the CVAE's latents, the CFM's starting noise")
+    p.add_argument("--steps", type=int, default=None,
+                   help="CFM: Heun steps of the ODE (default: the run's fm_steps)")
     p.add_argument("--latent", choices=Painter.LATENTS, default="sample",
                    help="CVAE: decode a latent draw (sample) or the prior mean (mean)")
     p.add_argument("--weights", default="final", help="final or a best-model key")
@@ -243,7 +267,7 @@ def main(argv=None) -> int:
     if out.suffix != ".npy":
         raise UserError(f"{out}: expected a .npy output path")
     dm = check_dm(_read_map(Path(args.dm), args.key))
-    painter = load_painter(args.run_dir, args.weights, args.latent)
+    painter = load_painter(args.run_dir, args.weights, args.latent, args.steps)
     painter.transform.check_redshift(args.z)
     pressure = painter.paint_map(dm, args.z, args.overlap, args.seed)
     from exagan_tf.fileio import atomic_path

@@ -6,9 +6,11 @@ TensorBoard events (losses; at every pseudo-epoch the test-pair statistics and f
 and spectra), the latest checkpoint, the best networks by auto-spectrum error and by
 prediction-truth correlation, the final networks and ``models/transform.json`` (the transform
 parameters the painter needs). Training is driven by ``model.fit`` on the core's
-:class:`~exagan_tf.core.vae.VAE` (CVAE) or :class:`~exagan_tf.core.cgan.ConditionalGAN`
-(CGAN), one Keras epoch per pseudo-epoch; the CVAE runs its stages (batch size, learning rate)
-one after another. Re-running the command resumes from the last checkpoint.
+:class:`~exagan_tf.core.vae.VAE` (CVAE), :class:`~exagan_tf.core.cgan.ConditionalGAN`
+(CGAN) or :class:`~exagan_tf.core.flow_matching.FlowMatching` (CFM, whose targets are
+``fm_scale * T(pressure)``: :mod:`exagan_tf.baryons.cfm`), one Keras epoch per pseudo-epoch;
+the CVAE runs its stages (batch size, learning rate) one after another. Re-running the command
+resumes from the last checkpoint.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def period_plan(cfg, max_steps: int | None = None) -> list[dict]:
 
 @cli_errors
 def main(argv=None) -> int:
-    """Train (or resume) a CVAE or CGAN painting run."""
+    """Train (or resume) a CVAE, CGAN or CFM painting run."""
     args = parse_args(argv)
     from exagan_tf.baryons.config import BARYONS_FILE, BaryonConfig
     from exagan_tf.config import config_for_run
@@ -115,7 +117,8 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         cfg, *tag_run(cfg, tag, run_id, expts, command or ["-m", "exagan_tf.baryons.train", *argv])
     )
     run, log, strategy = life.run, life.log, life.strategy
-    data_format = life.data_format(cfg.datafmt)
+    # the flow's U-Net is channels_last on every device
+    data_format = "channels_last" if cfg.model == "cfm" else life.data_format(cfg.datafmt)
     plan = period_plan(cfg, max_steps)
     life.record({
         "config_tag": tag, "data_format": data_format, "jit_compile": cfg.jit_compile,
@@ -133,7 +136,7 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
         nets = build_networks(cfg, data_format)
         model = build_model(cfg, nets)
         best = best_metrics(BEST_KEYS)
-    opts = ({"optimizer": model.optimizer} if cfg.model == "cvae"
+    opts = ({"optimizer": model.optimizer} if cfg.model in ("cvae", "cfm")
             else {"d_optimizer": model.d_optimizer, "g_optimizer": model.g_optimizer})
     life.checkpoint({**nets, **opts, **best},
                     describe=lambda: f" (step {int(model.step.numpy())})")
@@ -158,7 +161,8 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     mon_dm = np.concatenate([m["dm"] for m in mon])
     mon_p = np.concatenate([m["pressure"] for m in mon])
     mon_z = np.repeat(np.asarray(cfg.monitor_redshifts, float), len(pairs))
-    painter = Painter(cfg.model, nets, transform, cfg.tile_size, data_format)
+    painter = Painter(cfg.model, nets, transform, cfg.tile_size, data_format,
+                      fm_steps=cfg.fm_steps, fm_scale=cfg.fm_scale)
     writer = tf.summary.create_file_writer(str(run.logs))
     monitor = cb.SampleMonitor(
         lambda n: painter.tiles(mon_dm, mon_z, seed=cfg.seed + 1),
@@ -176,11 +180,10 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
             if cfg.model == "cvae":
                 model.optimizer.learning_rate.assign(lr)
             # multi-worker: each worker draws its own random tile pairs from all training tiles
-            ds = distribute.distribute_input(strategy, lambda b, s=s: bdata.make_dataset(
-                train_tiles, transform, b,
-                seed=distribute.worker_seed(cfg.seed * 1000 + start + s, strategy),
-                redshift_indices=z_idx, augment=cfg.augment, data_format=data_format,
-                target_first=cfg.model == "cvae"), bs)
+            ds = distribute.distribute_input(strategy, lambda b, s=s: _dataset(
+                cfg, train_tiles, transform, b,
+                distribute.worker_seed(cfg.seed * 1000 + start + s, strategy), z_idx,
+                data_format), bs)
             log.info(f"stage {s}: batch {bs}, learning rate {lr:g}, {len(idx)} pseudo-epochs of "
                      f"{steps} steps")
             monitor.period_steps = steps
@@ -200,12 +203,26 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
     return 0
 
 
+def _dataset(cfg, tiles, transform, batch_size: int, seed: int, z_idx, data_format: str):
+    """The training batches of ``cfg.model``: (condition, T(p)) for the CGAN, (T(p),
+    condition) for the CVAE, (fm_scale * T(p), condition) for the CFM."""
+    from exagan_tf.baryons import data as bdata
+
+    ds = bdata.make_dataset(tiles, transform, batch_size, seed=seed, redshift_indices=z_idx,
+                            augment=cfg.augment, data_format=data_format,
+                            target_first=cfg.model in ("cvae", "cfm"))
+    if cfg.model == "cfm" and cfg.fm_scale != 1.0:
+        scale = float(cfg.fm_scale)
+        ds = ds.map(lambda target, cond: (target * scale, cond))
+    return ds
+
+
 def _final_exports(nets: dict) -> dict:
     """models/ file name -> network of a finished run: every network's weights and the
-    painting networks (generator, decoder, prior) whole."""
+    painting networks (generator, decoder, prior, velocity) whole."""
     out = {f"{name}_final.weights.h5": net for name, net in nets.items()}
-    out.update({f"{name}_final.keras": nets[name] for name in ("generator", "decoder", "prior")
-                if name in nets})
+    out.update({f"{name}_final.keras": nets[name]
+                for name in ("generator", "decoder", "prior", "velocity") if name in nets})
     return out
 
 

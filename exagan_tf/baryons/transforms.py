@@ -8,7 +8,8 @@ with ``sigma(z)`` the standard deviation of the (summed, two-tile) training maps
 tabulated at the training redshifts and interpolated linearly in ``ln sigma`` between them, and
 ``shift`` 0 for the CVAE and -1 for the CGAN (whose generator ends in tanh). The redshift enters
 as a constant extra channel ``z + z_offset``: raw z for the CVAE (offset 0) and f(z) = z - 1 for
-the CGAN, which balances the channel around 0 on z in [0, 2].
+the CGAN, which balances the channel around 0 on z in [0, 2]. The conditional flow (``cfm``,
+not in the original) takes T itself (shift 0) and the CGAN's z - 1.
 
 A config may override ``shift`` (``transform_shift``): the output activations (the CGAN's tanh,
 the CVAE's softplus) flatten out where the original shifts put T ~ 0, and in this suite's
@@ -28,7 +29,7 @@ import numpy as np
 from exagan_tf.errors import UserError
 
 #: (shift, z_offset) of each model family.
-VARIANTS = {"cvae": (0.0, 0.0), "cgan": (-1.0, -1.0)}
+VARIANTS = {"cvae": (0.0, 0.0), "cgan": (-1.0, -1.0), "cfm": (0.0, -1.0)}
 
 
 @dataclasses.dataclass(frozen=True)

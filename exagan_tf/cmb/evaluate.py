@@ -19,8 +19,20 @@ and shows the part of lensing no delensing on the patch can undo: the shift of t
 the patch-mean deflection (a translated Gaussian field looks like any other, so the mean
 deflection over the patch cannot be told from the patch).
 
+Untrained (:func:`untrained_metrics`): the generator a model folder's run started from, built
+by :func:`exagan_tf.cmb.models.build_models` from the folder's ``config.yaml`` (the flags its
+``command`` spells out) under its seed, evaluated on the same validation maps in the same way
+(``predict_in_batches``: inference mode; pix2pix's always-on dropout stays on, as for the
+trained network). With ``--analytic-skip`` its e output is the analytic E exactly (the output
+convolution starts at zero), so its row equals the baseline's; without it, it says what the
+training added.
+
 ``python -m exagan_tf.cmb.evaluate MODEL_DIR`` re-evaluates a trained model folder and writes
-``metrics.json``, ``spectra.png`` and TensorBoard figures.
+``metrics.json``, ``spectra.png`` and TensorBoard figures. ``--table OUTPUT_DIR`` tabulates
+every folder: per channel and noise level the floor (for e: the mean-deflection floor of
+:func:`baseline_budget` on the folders' validation maps), the baseline, the networks and their
+untrained generators (``--untrained-seeds N``: the run's seed and the N - 1 after it, a range
+per cell).
 """
 
 from __future__ import annotations
@@ -138,16 +150,19 @@ def evaluate_arrays(data, pred_physical: np.ndarray, edges=None) -> dict:
 
 
 def baseline_budget(data_dir: str | Path, noise: float = 0.0, validation_split: float = 0.2,
-                    seed: int = 483, max_maps: int | None = None, edges=None) -> dict:
+                    seed: int = 483, max_maps: int | None = None, edges=None,
+                    only: Sequence[str] | None = None) -> dict:
     """Residual ratios against the windowed unlensed E of the validation maps (see the module
-    docstring), per multipole band: ``{"ell_edges", "rows": {name: (nb,) list}}``.
+    docstring), per multipole band: ``{"ell_edges", "rows": {name: (nb,) list}, "r": {name:
+    (nb,) list}}`` (``r``: the cross-correlation with the truth).
 
     Rows: ``analytic E`` (the baseline, noisy when ``noise`` > 0), ``window leakage`` (analytic E
     of the unlensed, noise-free windowed q, u), ``lensing`` (windowed E of the lensed q, u on
     the periodic box: no leakage, no noise), ``noise`` (the analytic E of the windowed noise
     alone, when ``noise`` > 0) and ``mean-deflection floor`` (the unlensed E moved
     by the window-weighted mean deflection over the patch). Validation maps, noise and window
-    are those of :func:`exagan_tf.cmb.data.load_data` with the same arguments.
+    are those of :func:`exagan_tf.cmb.data.load_data` with the same arguments. ``only``: the
+    names of the rows wanted (default all; the unlensed maps are remade only for the leakage).
     """
     from exagan_tf.cmb import data as cmb_data
     from exagan_tf.cmb import simulate as sim
@@ -171,8 +186,10 @@ def baseline_budget(data_dir: str | Path, noise: float = 0.0, validation_split: 
                                           atol=1e-3 * float(np.abs(box["q"]).max())):
             raise UserError(f"{data.path}: map {i} is not what this simulator makes from the "
                             "file's attributes (another code version?)")
-        plain = sim.simulate_map(sim.map_rng(attrs["seed"], int(i)), params, spectra, lens=False)
-        leak.append(sim.qu_to_eb(plain["q"] * w, plain["u"] * w, pix)[0])
+        if only is None or "window leakage" in only:
+            plain = sim.simulate_map(sim.map_rng(attrs["seed"], int(i)), params, spectra,
+                                     lens=False)
+            leak.append(sim.qu_to_eb(plain["q"] * w, plain["u"] * w, pix)[0])
         lensing.append(sim.qu_to_eb(box["q"], box["u"], pix)[0][crop] * w)
         dy, dx = sim.kappa_to_deflection(box["k"], pix)
         my, mx = (float((weight * d).sum() / weight.sum()) for d in (dy, dx))
@@ -183,17 +200,20 @@ def baseline_budget(data_dir: str | Path, noise: float = 0.0, validation_split: 
         edges = band_edges(npix, pix)
     truth = data.val_physical["e"]
     norm = float(np.mean(w**2))
-    rows = {}
+    rows, rs = {}, {}
     parts = [("analytic E", data.val_physical["E"]), ("window leakage", leak),
              ("lensing", lensing), ("mean-deflection floor", shifted)]
-    if noise > 0:
+    if noise > 0 and (only is None or "noise" in only):
         clean = cmb_data.load_data(data_dir, "qu", "e", validation_split=validation_split,
                                    seed=seed, max_maps=max_maps).val_physical["E"]
         parts.insert(3, ("noise", truth + data.val_physical["E"] - clean))
     for name, maps in parts:
+        if only is not None and name not in only:
+            continue
         m = sp.prediction_metrics(np.asarray(maps), truth, pix, edges, None, norm)
-        rows[name] = m["residual_ratio"].tolist()
-    return {"ell_edges": np.asarray(edges).tolist(), "noise": float(noise), "rows": rows}
+        rows[name], rs[name] = m["residual_ratio"].tolist(), m["r"].tolist()
+    return {"ell_edges": np.asarray(edges).tolist(), "noise": float(noise), "rows": rows,
+            "r": rs}
 
 
 def format_budget(budget: dict) -> str:
@@ -296,13 +316,11 @@ def write_evaluation(model_dir: Path, data, pred: np.ndarray, args, writer=None,
     return metrics
 
 
-def evaluate_model(model_dir: str | Path) -> dict:
-    """Re-evaluate a trained model folder from its config (``config.yaml``) and final
-    generator."""
-    import keras
+def model_dir_config(model_dir: str | Path):
+    """The :class:`~exagan_tf.cmb.config.CMBConfig` of a model folder, from its
+    ``config.yaml`` (the flags of its ``command`` file)."""
     import yaml
 
-    from exagan_tf.cmb import data as cmb_data
     from exagan_tf.cmb.config import from_record
 
     model_dir = Path(model_dir)
@@ -315,44 +333,130 @@ def evaluate_model(model_dir: str | Path) -> dict:
         raise UserError(f"{record}: unreadable run config") from None
     if not isinstance(stored, dict):
         raise UserError(f"{record}: expected a mapping of flags")
-    args = from_record(stored, str(record))
+    return from_record(stored, str(record))
+
+
+def run_data(args):
+    """The maps a run trained and was evaluated on (:func:`exagan_tf.cmb.data.load_data` with
+    its flags)."""
+    from exagan_tf.cmb import data as cmb_data
+
+    return cmb_data.load_data(
+        args.data_dir, args.inputs, args.outputs, noise=args.noise,
+        noise_channels=args.noise_channels, normalize=not args.no_normalize_maps,
+        apodize=not args.no_apodize_maps, validation_split=args.validation_split,
+        seed=args.seed, ndeg=args.ndeg, max_maps=args.max_maps,
+    )
+
+
+def evaluate_model(model_dir: str | Path) -> dict:
+    """Re-evaluate a trained model folder from its config (``config.yaml``) and final
+    generator."""
+    import keras
+
+    model_dir = Path(model_dir)
+    args = model_dir_config(model_dir)
     model_file = model_dir / "models" / "generator_final.keras"
     if not model_file.is_file():
         raise UserError(f"{model_file}: no trained generator (has training finished?)")
     from exagan_tf.fileio import load_model_safe
 
     gen = load_model_safe(model_file)
-    data = cmb_data.load_data(
-        args.data_dir, args.inputs, args.outputs, noise=args.noise,
-        noise_channels=args.noise_channels, normalize=not args.no_normalize_maps,
-        apodize=not args.no_apodize_maps, validation_split=args.validation_split,
-        seed=args.seed, ndeg=args.ndeg, max_maps=args.max_maps,
-    )
+    data = run_data(args)
     pred = np.concatenate([keras.ops.convert_to_numpy(gen(data.x_val[i:i + 32], training=False))
                            for i in range(0, len(data.x_val), 32)])
     return write_evaluation(model_dir, data, pred, args)
 
 
-def collect_table(output_dir: str | Path) -> str:
+def untrained_metrics(args, seeds: Sequence[int] | None = None, data=None,
+                      edges=None) -> dict[int, dict]:
+    """Per seed (default the run's), the metrics of :func:`evaluate_arrays` for the generator
+    the run's flags build at initialisation (``args``: a config or a model folder; ``data``:
+    :func:`run_data`'s maps, if at hand).
+
+    The validation maps are the run's (split by the run's seed); only the weights change with
+    the seed.
+    """
+    import dataclasses
+
+    import keras
+
+    from exagan_tf.cmb.models import seeded_generator
+
+    if not hasattr(args, "inputs"):
+        args = model_dir_config(args)
+    data = data if data is not None else run_data(args)
+    out = {}
+    for seed in [args.seed] if seeds is None else seeds:
+        gen = seeded_generator(dataclasses.replace(args, seed=int(seed)), data.x_train.shape[1],
+                               data.scales)
+        # as ConditionalGAN.predict_in_batches after training: inference mode, batches of 64
+        pred = np.concatenate([keras.ops.convert_to_numpy(gen(data.x_val[i:i + 64],
+                                                              training=False))
+                               for i in range(0, len(data.x_val), 64)])
+        out[int(seed)] = evaluate_arrays(data, data.physical(pred, data.outputs), edges)
+    return out
+
+
+def _cell(values: list, i: int) -> str:
+    """A table cell: residual ratio (r), or their ranges over several evaluations."""
+    def span(key):
+        lo, hi = (f"{f(v[key][i] for v in values):.3f}".replace("-0.000", "0.000")
+                  for f in (min, max))
+        return lo if lo == hi else f"{lo}{' to ' if '-' in lo + hi else '–'}{hi}"
+
+    return f"{span('residual_ratio')} ({span('r')})"
+
+
+def _floor(args, edges) -> dict:
+    """The mean-deflection floor of the e channel on a run's validation maps, as a metrics
+    entry (``residual_ratio``, ``r``)."""
+    b = baseline_budget(args.data_dir, 0.0, args.validation_split, args.seed, args.max_maps,
+                        edges, only=("mean-deflection floor",))
+    return {"residual_ratio": b["rows"]["mean-deflection floor"],
+            "r": b["r"]["mean-deflection floor"]}
+
+
+def collect_table(output_dir: str | Path, untrained_seeds: int = 1, floor: bool = True) -> str:
     """Markdown table of every ``metrics.json`` under ``output_dir``: per channel and noise level,
-    for each network and the baseline the residual ratio and r per multipole band (bands that
-    hold signal of the channel), and each network's change of residual ratio against the
-    baseline in percent (negative: the network does better)."""
+    the floor (e: the mean-deflection floor of :func:`baseline_budget`), the baseline, each
+    network, and each network's generator untrained (:func:`untrained_metrics`, the run's seed
+    and the ``untrained_seeds`` - 1 after it; 0 leaves them out): the residual ratio and r per
+    multipole band (bands that hold signal of the channel), then each network's change of
+    residual ratio against the baseline in percent (negative: the network does better)."""
     files = sorted(Path(output_dir).glob("*/metrics.json"))
     if not files:
         raise UserError(f"{output_dir}: no model folders with metrics.json")
     rows: dict = {}
+    floors: dict = {}
     for f in files:
         m = json.loads(f.read_text())
+        args = model_dir_config(f.parent) if untrained_seeds > 0 or floor else None
+        untrained = {}
+        if untrained_seeds > 0:
+            seeds = range(args.seed, args.seed + untrained_seeds)
+            edges = next(iter(m["channels"].values()))["ell_edges"]
+            untrained = untrained_metrics(args, seeds, edges=edges)
         for c, entry in m["channels"].items():
             key = (c, float(m["noise"]))
             group = rows.setdefault(key, {"edges": entry["ell_edges"], "lines": {},
                                           "signal": signal_bands(entry["model"]["cl_truth"]),
-                                          "baseline": None})
+                                          "baseline": None, "untrained": {}, "floor": None})
             name = f"{m['architecture']} ({m['inputs']}, {f.parent.name})"
             group["lines"][name] = entry["model"]
             if entry["baseline"] is not None:
                 group["baseline"] = (f"baseline: {entry['baseline_name']}", entry["baseline"])
+            if untrained:
+                seeds = list(untrained)
+                label = f"seed {seeds[0]}" if len(seeds) == 1 else \
+                    f"seeds {seeds[0]}–{seeds[-1]}"
+                group["untrained"][f"untrained {name[:-1]}, {label})"] = [
+                    u[c]["model"] for u in untrained.values()]
+            if floor and c == "e" and group["floor"] is None:
+                where = (args.data_dir, args.validation_split, args.seed, args.max_maps)
+                if where not in floors:
+                    floors[where] = _floor(args, entry["ell_edges"])
+                group["floor"] = floors[where]
     out = []
     for (c, noise), group in sorted(rows.items()):
         edges, keep = group["edges"], np.flatnonzero(group["signal"])
@@ -361,12 +465,15 @@ def collect_table(output_dir: str | Path) -> str:
         out.append("| model | " + " | ".join(f"ell {edges[i]:.0f}-{edges[i + 1]:.0f}"
                                              for i in keep) + " |")
         out.append("|---" * (1 + len(keep)) + "|")
-        lines = dict(group["lines"])
+        lines = {}
+        if group["floor"] is not None:
+            lines["floor: the unlensed E shifted by the patch-mean deflection"] = [group["floor"]]
         if group["baseline"] is not None:
-            lines[group["baseline"][0]] = group["baseline"][1]
-        for name, v in lines.items():
-            out.append(f"| {name} | " + " | ".join(
-                f"{v['residual_ratio'][i]:.3f} ({v['r'][i]:.3f})" for i in keep) + " |")
+            lines[group["baseline"][0]] = [group["baseline"][1]]
+        lines.update({name: [v] for name, v in group["lines"].items()})
+        lines.update(group["untrained"])
+        for name, values in lines.items():
+            out.append(f"| {name} | " + " | ".join(_cell(values, i) for i in keep) + " |")
         if group["baseline"] is not None:
             base = np.asarray(group["baseline"][1]["residual_ratio"])
             for name, v in group["lines"].items():
@@ -389,12 +496,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="what limits the analytic E baseline on DATA_DIR's validation maps")
     p.add_argument("--noise", type=float, default=0.0, help="noise level for --budget (0)")
     p.add_argument("--max-maps", type=int, default=None, help="first N maps for --budget")
+    p.add_argument("--untrained-seeds", type=int, default=1, metavar="N",
+                   help="--table: each folder's generator untrained with the run's seed and the "
+                        "N - 1 after it (a range per cell; 0: no untrained rows)")
+    p.add_argument("--no-floor", action="store_true",
+                   help="--table: leave out the mean-deflection floor of the e channel")
     args = p.parse_args(argv)
+    if args.untrained_seeds < 0:
+        raise UserError(f"--untrained-seeds {args.untrained_seeds}: expected 0 or more")
     if args.budget:
         print(format_budget(baseline_budget(args.budget, args.noise, max_maps=args.max_maps)))
         return 0
     if args.table:
-        print(collect_table(args.table))
+        print(collect_table(args.table, args.untrained_seeds, not args.no_floor))
         return 0
     if not args.model_dir:
         raise UserError("give a MODEL_DIR to evaluate or --table OUTPUT_DIR")

@@ -22,16 +22,14 @@ def analytic_skips(inputs: str, outputs: str, scales: dict | None = None) -> lis
     return out
 
 
-def build_models(args: argparse.Namespace, npix: int, strategy=None, scales: dict | None = None):
-    """Generator, discriminator (None without adversarial training) and the ConditionalGAN;
-    ``scales`` (the data's normalisation) set the ``--analytic-skip`` factors."""
+def seeded_generator(args: argparse.Namespace, npix: int, scales: dict | None = None):
+    """The global seeds set to ``args.seed``, then the generator of the flags: the first draws
+    of :func:`build_models`, so a run starts from these weights (the untrained generator of
+    :func:`exagan_tf.cmb.evaluate.untrained_metrics`)."""
     import keras
 
-    from exagan_tf.cmb.discriminators import patchgan_discriminator
     from exagan_tf.cmb.generators import build_generator, kappa_stage_generator
-    from exagan_tf.cmb.losses import SpectraLoss, WeightedSum, squared_error
-    from exagan_tf.core.cgan import ConditionalGAN
-    from exagan_tf.precision import float32_outputs, loss_scaled
+    from exagan_tf.precision import float32_outputs
 
     keras.utils.set_random_seed(args.seed)
     cin, cout = len(args.inputs), len(args.outputs)
@@ -49,7 +47,22 @@ def build_models(args: argparse.Namespace, npix: int, strategy=None, scales: dic
         input_skips=analytic_skips(args.inputs, args.outputs, scales) if args.analytic_skip
         else (),
     )
-    gen = float32_outputs(gen)  # float32 maps and logits under a mixed-precision policy
+    return float32_outputs(gen)  # float32 maps and logits under a mixed-precision policy
+
+
+def build_models(args: argparse.Namespace, npix: int, strategy=None, scales: dict | None = None):
+    """Generator (:func:`seeded_generator`), discriminator (None without adversarial training)
+    and the ConditionalGAN; ``scales`` (the data's normalisation) set the ``--analytic-skip``
+    factors."""
+    import keras
+
+    from exagan_tf.cmb.discriminators import patchgan_discriminator
+    from exagan_tf.cmb.losses import SpectraLoss, WeightedSum, squared_error
+    from exagan_tf.core.cgan import ConditionalGAN
+    from exagan_tf.precision import float32_outputs, loss_scaled
+
+    gen = seeded_generator(args, npix, scales)
+    cin, cout = len(args.inputs), len(args.outputs)
     disc = None
     if not args.no_adversarial:
         disc = float32_outputs(patchgan_discriminator(

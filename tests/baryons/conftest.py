@@ -32,7 +32,7 @@ def tiny_config(tiny_data, tmp_path) -> tuple[Path, Path]:
     """(config file with the *_test tags pointing at tiny_data, expts folder)."""
     tags = yaml.safe_load((REPO / "experiments" / "baryons.yaml").read_text())
     out = {}
-    for tag in ("cvae_test", "cgan_test"):
+    for tag in ("cvae_test", "cgan_test", "cfm_test"):
         cfg = dict(tags[tag])
         cfg["datadir"] = str(tiny_data)
         out[tag] = cfg

@@ -64,9 +64,41 @@ def test_table_gives_the_change_against_the_baseline_in_bands_with_signal(tmp_pa
              [1.0, 0.5, 300.0], [88.0, 2.0, 7e7], cl)
     _metrics(tmp_path / "astroencoder_quEB-b_noise0", "astroencoder", "quEB", 0.0, "b",
              [44.0, 2.5, 1.0], [88.0, 2.0, 7e7], cl)
-    table = evaluate.collect_table(tmp_path)
+    table = evaluate.collect_table(tmp_path, untrained_seeds=0, floor=False)
     assert "| ell 72-500 | ell 500-1000 |\n" in table and "1000-1500" not in table
     assert "| pix2pix (quek, pix2pix_quek-b_noise0) | 1.000 (0.500) | 0.500 (0.500) |" in table
     assert "| change vs baseline: pix2pix_quek-b_noise0 | -99% | -75% |" in table
     assert "| change vs baseline: astroencoder_quEB-b_noise0 | -50% | +25% |" in table
     assert table.count("| baseline: analytic B from lensed q, u |") == 1
+
+
+def _tiny_config(tiny_data_dir, *flags):
+    from exagan_tf.cmb.config import CMBConfig
+    from exagan_tf.cmb.main import parse_args
+
+    return CMBConfig.from_args(parse_args([
+        "--experiment", "experiments/cmb/experiments.yaml:tiny", "--data-dir", str(tiny_data_dir),
+        "--ndeg", "1.25", "-vs", "0.25", *flags]))
+
+
+def test_untrained_with_analytic_skip_is_the_baseline(tiny_data_dir, monkeypatch, request):
+    """--analytic-skip: the output convolution starts at zero, so the untrained e is the
+    analytic E, for any seed and behind the kappa stage; without the skip it is not."""
+    monkeypatch.chdir(request.config.rootpath)
+    args = _tiny_config(tiny_data_dir, "-i", "quEB", "-o", "ek", "--analytic-skip",
+                        "--kappa-stage", "--no-adversarial", "-gdrop", "0")
+    data = evaluate.run_data(args)
+    untrained = evaluate.untrained_metrics(args, [args.seed, args.seed + 1], data)
+    assert list(untrained) == [483, 484]
+    for per_channel in untrained.values():
+        e, k = per_channel["e"], per_channel["k"]
+        for key in ("residual_ratio", "r", "cl_pred"):
+            assert np.allclose(e["model"][key], e["baseline"][key], rtol=1e-5, atol=0), key
+        assert np.all(np.asarray(k["model"]["cl_pred"]) > 0)  # kappa: a network's output
+    k0, k1 = (u["k"]["model"]["cl_pred"] for u in untrained.values())
+    assert not np.allclose(k0, k1, rtol=1e-3, atol=0)  # the seed draws the weights
+    plain = _tiny_config(tiny_data_dir, "-i", "quEB", "-o", "e", "--no-adversarial", "-gdrop",
+                         "0")
+    e = evaluate.untrained_metrics(plain, data=evaluate.run_data(plain))[483]["e"]
+    assert not np.allclose(e["model"]["residual_ratio"], e["baseline"]["residual_ratio"],
+                           rtol=0.1)

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from exagan_tf.cmb import evaluate
+from exagan_tf.cmb.config import CMBConfig
 from exagan_tf.cmb.main import main, parse_args, reproduce_command, run_config
 
 EXPERIMENTS = "experiments/cmb/experiments.yaml"
@@ -77,10 +78,32 @@ def test_evaluate_cli_and_table(trained, capsys):
     folder, _ = trained
     assert evaluate.main([str(folder)]) == 0
     assert "channel e" in capsys.readouterr().out
-    assert evaluate.main(["--table", str(folder.parent)]) == 0
+    assert evaluate.main(["--table", str(folder.parent), "--untrained-seeds", "2"]) == 0
     table = capsys.readouterr().out
     assert "| astroencoder (qu, astroencoder_qu-e_noise0) |" in table
-    assert "baseline: analytic E" in table
+    rows = [line.split(" | ")[0] for line in table.splitlines() if line.startswith("| ")]
+    assert rows[1:5] == [
+        "| floor: the unlensed E shifted by the patch-mean deflection",
+        "| baseline: analytic E from lensed q, u",
+        "| astroencoder (qu, astroencoder_qu-e_noise0)",
+        "| untrained astroencoder (qu, astroencoder_qu-e_noise0, seeds 483–484)"]
+    # the untrained row: the generator of the flags in the folder's `command`, at seeds 483, 484
+    words = shlex.split((folder / "command").read_text())
+    args = CMBConfig.from_args(parse_args(words[3:]))
+    assert args.seed == 483 and args.spectra_weight == 1.0
+    runs = evaluate.untrained_metrics(args, [483, 484])
+    row = next(line for line in table.splitlines() if line.startswith("| untrained"))
+    first = row.split(" | ")[1]
+
+    def span(key):  # one value when the seeds agree to 3 decimals, else the range
+        lo, hi = (f"{f(r['e']['model'][key][0] for r in runs.values()):.3f}" for f in (min, max))
+        return lo if lo == hi else f"{lo}{' to ' if '-' in lo + hi else '–'}{hi}"
+
+    assert first == f"{span('residual_ratio')} ({span('r')})"
+    assert "–" in first or " to " in first  # two seeds, two networks
+    floor = evaluate.baseline_budget(args.data_dir, 0.0, 0.25, 483, None,
+                                     only=("mean-deflection floor",))
+    assert f"| {floor['rows']['mean-deflection floor'][0]:.3f} (" in table
 
 
 @pytest.mark.parametrize(
@@ -142,6 +165,12 @@ def test_delensing_configuration_trains_and_reloads(tiny_data_dir, tmp_path, mon
     for c in "ek":
         assert np.allclose(again["channels"][c]["model"]["residual_ratio"],
                            metrics["channels"][c]["model"]["residual_ratio"], rtol=1e-4)
+    # untrained, the skip makes the e output the analytic E: its row is the baseline's
+    table = evaluate.collect_table(tmp_path, floor=False)
+    e_part = table.split("### E (e)")[1].split("###")[0].splitlines()
+    cells = {line.split(" | ")[0]: line.split(" | ", 1)[1] for line in e_part if line[:2] == "| "}
+    assert cells["| untrained astroencoder (quEB, astroencoder_quEB-ek_noise0, seed 483)"] == \
+        cells["| baseline: analytic E from lensed q, u"]
 
 
 def test_delens_tag():

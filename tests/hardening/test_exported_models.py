@@ -65,7 +65,8 @@ def _models() -> dict[str, tuple[keras.Model, tuple, bool]]:
     out["muon generator_final"] = (muon_models.build_generator(7, 2, 1, 4), (3, 4), True)
     out["muon decoder_final"] = (muon_models.build_decoder(7, 8, 1, 3, 0.0), (3, 3), True)
     out["GR model_epoch"] = (build_model("RACCOON", (16, 16, 16), 1, 0.0), (2, 16, 16, 16), True)
-    for tag, names in (("cgan_test", ("generator",)), ("cvae_test", ("decoder", "prior"))):
+    for tag, names in (("cgan_test", ("generator",)), ("cvae_test", ("decoder", "prior")),
+                       ("cfm_test", ("velocity",))):
         cfg = load_baryons(tag)
         nets = build_networks(cfg, "channels_last")
         for name in names:
