@@ -222,9 +222,10 @@ def plot_redshift(path: Path, z: float, results: dict, pixel: float) -> None:
 
 
 def evaluate(run_dir: Path, redshifts=None, weights: str = "final", n_pairs: int | None = None,
-             seed: int = 0, draws: int = DRAWS) -> dict:
-    """Metrics of a trained run (and of the floor and the local baseline) per redshift, with
-    the scatter of ``draws`` paintings per tile (see the module docstring)."""
+             seed: int = 0, draws: int = DRAWS, untrained: bool = True) -> dict:
+    """Metrics of a trained run (and of the floor, the local baseline and, with ``untrained``,
+    the same networks at their initialisation) per redshift, with the scatter of ``draws``
+    paintings per tile (see the module docstring)."""
     import time
 
     from exagan_tf.baryons import data as bdata
@@ -238,6 +239,8 @@ def evaluate(run_dir: Path, redshifts=None, weights: str = "final", n_pairs: int
     if painter.kind == "cvae":
         painters["cvae_mean"] = Painter(painter.kind, painter.nets, painter.transform,
                                         painter.tile, painter.data_format, latent="mean")
+    if untrained:  # the same networks before training: what the training added
+        painters["untrained"] = load_painter(run_dir, "untrained")
     import yaml
 
     cfg_values = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -329,6 +332,8 @@ def main(argv=None) -> int:
                    help="redshifts to evaluate (default: all in the test data)")
     p.add_argument("--weights", default="final", help="final or a best-model key")
     p.add_argument("--pairs", type=int, default=None, help="use at most this many test pairs")
+    p.add_argument("--no-untrained", action="store_true",
+                   help="leave out the untrained networks' row")
     p.add_argument("--draws", type=int, default=DRAWS,
                    help=f"paintings per tile for the scatter report ({DRAWS}; 1: no scatter)")
     args = p.parse_args(argv)
@@ -340,7 +345,8 @@ def main(argv=None) -> int:
         raise UserError(f"{run_dir}: no such run; train it first with "
                         f"`python -m exagan_tf.train {args.config} {args.run}`")
     (run_dir / "analysis").mkdir(exist_ok=True)
-    metrics = evaluate(run_dir, args.redshifts, args.weights, args.pairs, draws=args.draws)
+    metrics = evaluate(run_dir, args.redshifts, args.weights, args.pairs, draws=args.draws,
+                       untrained=not args.no_untrained)
     write_json_atomic(run_dir / "analysis" / "metrics.json", metrics, overwrite=True)
     table = summary_table(metrics)
     write_text_atomic(run_dir / "analysis" / "summary.md", table + "\n", overwrite=True)

@@ -185,7 +185,9 @@ def load_painter(run_dir: str | Path, weights: str = "final", latent: str = "sam
 
     Args:
         run_dir: ``expts/<TAG>/run<N>``.
-        weights: "final" or a best-model key (e.g. "pk_auto_err") kept during training.
+        weights: "final", a best-model key (e.g. "pk_auto_err") kept during training, or
+            "untrained": the run's networks initialised with the run's seed, no weights loaded
+            (the run's transform).
         latent: the CVAE's latent, "sample" or "mean" (see :class:`Painter`).
         fm_steps: the CFM's ODE steps (None: the run's ``fm_steps``).
     """
@@ -213,9 +215,15 @@ def load_painter(run_dir: str | Path, weights: str = "final", latent: str = "sam
                                                                       "channels_last")
     from exagan_tf.baryons.models import build_networks
 
+    if weights == "untrained":
+        import keras
+
+        keras.utils.set_random_seed(cfg.seed)
     nets = build_networks(cfg, data_format)
     tag = "final" if weights == "final" else f"best_{weights}"
     for name, net in nets.items():
+        if weights == "untrained":
+            break
         path = run_dir / "models" / f"{name}_{tag}.weights.h5"
         if not path.exists():
             raise UserError(f"{path}: missing; train the run to the end (or choose --weights)")

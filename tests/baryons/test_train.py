@@ -61,6 +61,11 @@ def test_train_resume_paint_evaluate(tiny_config, tag, capsys):
     res = metrics["redshifts"]["0"]
     assert set(res) >= {tag[:4], "floor", "local_baseline", "truth"}
     assert ("cvae_mean" in res) == (tag == "cvae_test")  # the CVAE: a sample and the mean
+    # the untrained networks: seeded by the run's seed, so the same numbers twice; not the trained
+    assert "untrained" in res and res["untrained"] != res[tag[:4]]
+    a, b = paint.load_painter(run, "untrained"), paint.load_painter(run, "untrained")
+    assert all(np.array_equal(x, y) for n in a.nets for x, y in
+               zip(a.nets[n].get_weights(), b.nets[n].get_weights()))
     assert res["floor"]["r_pred_truth_mean"] > res["local_baseline"]["r_pred_truth_mean"] - 0.2
     capsys.readouterr()
 
