@@ -45,6 +45,7 @@ import scipy.ndimage
 from numpy.typing import ArrayLike
 
 from exagan_tf.core.stats.batch import as_image_batch
+from exagan_tf.core.stats.pixels import chisq_per_bin
 from exagan_tf.errors import UserError
 
 #: Gaussian smoothing of the field before its maxima are found, in pixels.
@@ -172,9 +173,4 @@ def peak_chisq_per_bin(
         else:
             var = counts.mean(axis=0) / x.shape[0] / pixels**2
         stats.append((mean, var))
-    (mv, sv), (mg, sg) = stats
-    denom = sv + sg
-    use = denom > 0
-    if not np.any(use):
-        return 0.0
-    return float(np.sum((mv[use] - mg[use]) ** 2 / denom[use]) / np.count_nonzero(use))
+    return chisq_per_bin(*stats)

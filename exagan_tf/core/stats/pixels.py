@@ -255,9 +255,16 @@ def hist_chisq_per_bin(
         else:
             var = mean / x.size
         stats.append((mean, var))
-    (fv, sv), (fg, sg) = stats
-    denom = sv + sg
+    return chisq_per_bin(*stats)
+
+
+def chisq_per_bin(a: tuple, b: tuple) -> float:
+    """Chi-square per bin of two per-bin estimates ``(mean, variance)`` (arrays of one shape):
+    sum over bins of (mean_a - mean_b)^2 / (var_a + var_b), divided by the number of bins
+    with a positive variance (bins where both are zero are left out; none left: 0)."""
+    (ma, va), (mb, vb) = a, b
+    denom = va + vb
     use = denom > 0
     if not np.any(use):
         return 0.0
-    return float(np.sum((fv[use] - fg[use]) ** 2 / denom[use]) / np.count_nonzero(use))
+    return float(np.sum((ma[use] - mb[use]) ** 2 / denom[use]) / np.count_nonzero(use))
