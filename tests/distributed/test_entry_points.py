@@ -67,7 +67,7 @@ def test_exagan_two_workers_sigterm_to_one_then_resume(cluster, tiny_experiment,
     lines = (run / "command.txt").read_text().splitlines()
     assert [ln.split()[1] for ln in lines] == ["start:", "resume:"], lines
     assert sorted(p.name for p in run.iterdir()) == sorted(
-        ["checkpoints", "command.txt", "config.yaml", "logs", "models", "run.json", "run.lock",
+        ["checkpoints", "command.txt", "config.yaml", "logs", "metrics.jsonl", "models", "run.json", "run.lock",
          "train.log"]
     )
     assert not list(scratch.iterdir()), "worker 1 left its scratch folder"
