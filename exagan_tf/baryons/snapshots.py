@@ -7,12 +7,12 @@ instead of only the final ones.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from exagan_tf.cosmo import nbody
+from exagan_tf.cosmo.nbody import pm
 from exagan_tf.errors import UserError
 
 #: The original's 11 snapshot redshifts.
@@ -35,9 +35,11 @@ def evolve_particles(
     """Yield ``(index, z, positions)`` at each snapshot redshift, from high to low z.
 
     The same steps as :func:`exagan_tf.cosmo.nbody.run_simulation` (2LPT at ``z_init``, FastPM
-    kick-drift-kick, uniform steps in ``a`` with every snapshot on a step edge), built from its
-    internal functions because its public function returns only the final positions; with the
-    same arguments the particles are identical (tested against its NGP counts). ``positions``
+    kick-drift-kick, uniform steps in ``a`` with every snapshot on a step edge), through the
+    same :func:`~exagan_tf.cosmo.nbody.pm.lpt_particles` and
+    :func:`~exagan_tf.cosmo.nbody.pm.kick_drift_kick`, since its public function returns only
+    the final positions; with the same arguments the particles are identical (tested against
+    its NGP counts). ``positions``
     is (3, npart^3) float32 [Mpc/h], a fresh copy per snapshot.
     """
     omega_m, sigma8, n_s, h0 = (float(v) for v in phys)
@@ -56,39 +58,9 @@ def evolve_particles(
     delta_lin = nbody.gaussian_field(npart, box_size, power, rng, threads)
     phi1_k, phi2_k = nbody._lpt_potentials(delta_lin, box_size, threads)
     del delta_lin
-    d1 = float(nbody.growth_factor(a_init, omega_m))
-    f1 = float(nbody.growth_rate(a_init, omega_m))
-    om_a = float(nbody._omega_m_of_a(np.float64(a_init), omega_m))
-    d2 = -3.0 / 7.0 * d1 * d1 * om_a ** (-1.0 / 143.0)
-    f2 = 2.0 * om_a ** (6.0 / 11.0)
-    a2e = a_init**2 * float(nbody._efunc(np.float64(a_init), omega_m))
-    lattice = np.arange(npart, dtype=np.float32) * np.float32(box_size / npart)
-    pos = np.empty((3, npart**3), dtype=np.float32)
-    mom = np.empty((3, npart**3), dtype=np.float32)
-    grid = np.meshgrid(lattice, lattice, lattice, indexing="ij", sparse=True)
-    for c in range(3):
-        psi1 = nbody._lpt_component(phi1_k, c, -1.0, box_size, threads)
-        psi2 = nbody._lpt_component(phi2_k, c, 1.0, box_size, threads)
-        pos[c] = np.broadcast_to(grid[c], (npart,) * 3).reshape(-1)
-        pos[c] += np.float32(d1) * psi1 + np.float32(d2) * psi2
-        mom[c] = np.float32(a2e * f1 * d1) * psi1 + np.float32(a2e * f2 * d2) * psi2
-    del psi1, psi2, phi1_k, phi2_k
-    np.mod(pos, np.float32(box_size), out=pos)
-    pos[pos >= box_size] = 0.0
-
-    a_half = 0.5 * (a_steps[1:] + a_steps[:-1])
-    gp = functools.partial(nbody._momentum_growth, omega_m=omega_m)
-    dg = functools.partial(nbody.growth_factor, omega_m=omega_m)
-    force = nbody._pm_force(pos, nmesh, box_size, threads)
-    mom += np.float32((gp(a_half[0]) - gp(a_steps[0])) / dg(a_steps[0])) * force
-    for i in range(a_steps.size - 1):
-        a0, a1 = a_steps[i], a_steps[i + 1]
-        pos += np.float32((dg(a1) - dg(a0)) / gp(a_half[i])) * mom
-        np.mod(pos, np.float32(box_size), out=pos)
-        pos[pos >= box_size] = 0.0
-        for iz in np.flatnonzero(np.isclose(a_snap, a1, rtol=1e-12, atol=0.0)):
+    pos, mom = pm.lpt_particles(phi1_k, phi2_k, npart, box_size, a_init, omega_m, 2, threads)
+    del phi1_k, phi2_k
+    for a in pm.kick_drift_kick(pos, mom, a_steps, nmesh, box_size, omega_m, threads):
+        for iz in np.flatnonzero(np.isclose(a_snap, a, rtol=1e-12, atol=0.0)):
             yield int(iz), float(z_snap[iz]), pos.copy()
-        if i + 1 < a_half.size:
-            force = nbody._pm_force(pos, nmesh, box_size, threads)
-            mom += np.float32((gp(a_half[i + 1]) - gp(a_half[i])) / dg(a1)) * force
 

@@ -194,27 +194,8 @@ def run_simulation(phys: Sequence[float], ngrid: int = 128, box_size: float = 12
     phi1_k, phi2_k = _lpt_potentials(delta_lin, box_size, threads)
     if not keep_fields:
         delta_lin = None
-    d1 = float(growth_factor(a_init, omega_m))
-    f1 = float(growth_rate(a_init, omega_m))
-    om_a = float(_omega_m_of_a(np.float64(a_init), omega_m))
-    d2 = -3.0 / 7.0 * d1 * d1 * om_a ** (-1.0 / 143.0) if lpt_order == 2 else 0.0
-    f2 = 2.0 * om_a ** (6.0 / 11.0)
-    a2e = a_init**2 * float(_efunc(np.float64(a_init), omega_m))
-    lattice = (np.arange(npart, dtype=np.float32) * np.float32(box_size / npart))
-    pos = np.empty((3, npart**3), dtype=np.float32)
-    mom = np.empty((3, npart**3), dtype=np.float32)
-    grid = np.meshgrid(lattice, lattice, lattice, indexing="ij", sparse=True)
-    # One component at a time, so only two displacement fields are ever in memory.
-    for c in range(3):
-        psi1 = _lpt_component(phi1_k, c, -1.0, box_size, threads)
-        psi2 = _lpt_component(phi2_k, c, 1.0, box_size, threads)
-        pos[c] = np.broadcast_to(grid[c], (npart,) * 3).reshape(-1)
-        pos[c] += np.float32(d1) * psi1 + np.float32(d2) * psi2
-        # p = a^2 dx/dt = a^2 E dx/dlna (time in 1/H0).
-        mom[c] = np.float32(a2e * f1 * d1) * psi1 + np.float32(a2e * f2 * d2) * psi2
-    del psi1, psi2, phi1_k, phi2_k
-    np.mod(pos, np.float32(box_size), out=pos)
-    pos[pos >= box_size] = 0.0  # float32 rounding of mod can return exactly box_size
+    pos, mom = lpt_particles(phi1_k, phi2_k, npart, box_size, a_init, omega_m, lpt_order, threads)
+    del phi1_k, phi2_k
 
     initial_density = _cic_contrast(pos, ngrid, box_size) if keep_fields else None
     counts = np.zeros((ngrid, ngrid, ngrid, z_snap.size), dtype=np.int16)
@@ -231,24 +212,8 @@ def run_simulation(phys: Sequence[float], ngrid: int = 128, box_size: float = 12
             if density is not None:
                 density[..., iz] = _cic_contrast(pos, ngrid, box_size)
 
-    # --- kick-drift-kick with FastPM factors --------------------------------------------------
-    # Linear theory has x = q + D psi, p = G_p(a) psi and F = D psi (F = -grad phi,
-    # nabla^2 phi = delta). Kick: dp = dG_p / D(a_force) * F; drift: dx = dD / G_p(a_half) * p;
-    # both are exact for linear growth whatever the step, so large scales grow exactly as D(a).
-    a_half = 0.5 * (a_steps[1:] + a_steps[:-1])
-    gp = functools.partial(_momentum_growth, omega_m=omega_m)
-    dg = functools.partial(growth_factor, omega_m=omega_m)
-    force = _pm_force(pos, nmesh, box_size, threads)
-    mom += np.float32((gp(a_half[0]) - gp(a_steps[0])) / dg(a_steps[0])) * force
-    for i in range(a_steps.size - 1):
-        a0, a1 = a_steps[i], a_steps[i + 1]
-        pos += np.float32((dg(a1) - dg(a0)) / gp(a_half[i])) * mom
-        np.mod(pos, np.float32(box_size), out=pos)
-        pos[pos >= box_size] = 0.0
-        snapshot(a1)
-        if i + 1 < a_half.size:  # the last kick would only move momenta past the last output
-            force = _pm_force(pos, nmesh, box_size, threads)
-            mom += np.float32((gp(a_half[i + 1]) - gp(a_half[i])) / dg(a1)) * force
+    for a in kick_drift_kick(pos, mom, a_steps, nmesh, box_size, omega_m, threads):
+        snapshot(a)
         if progress is not None:
             progress(1)
 
@@ -273,3 +238,57 @@ def simulate_universe(phys: Sequence[float], ngrid: int = 128, box_size: float =
     """
     return run_simulation(phys, ngrid=ngrid, box_size=box_size, nsteps=nsteps, seed=seed,
                           redshifts=redshifts, **kwargs).counts
+
+
+def lpt_particles(phi1_k, phi2_k, npart: int, box_size: float, a_init: float, omega_m: float,
+                  lpt_order: int = 2, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Positions and momenta, (3, npart^3) float32 each, of particles on a lattice displaced at
+    ``a_init`` by the first- and second-order LPT potentials (second order off with
+    ``lpt_order`` 1); positions wrapped into [0, box_size)."""
+    d1 = float(growth_factor(a_init, omega_m))
+    f1 = float(growth_rate(a_init, omega_m))
+    om_a = float(_omega_m_of_a(np.float64(a_init), omega_m))
+    d2 = -3.0 / 7.0 * d1 * d1 * om_a ** (-1.0 / 143.0) if lpt_order == 2 else 0.0
+    f2 = 2.0 * om_a ** (6.0 / 11.0)
+    a2e = a_init**2 * float(_efunc(np.float64(a_init), omega_m))
+    lattice = (np.arange(npart, dtype=np.float32) * np.float32(box_size / npart))
+    pos = np.empty((3, npart**3), dtype=np.float32)
+    mom = np.empty((3, npart**3), dtype=np.float32)
+    grid = np.meshgrid(lattice, lattice, lattice, indexing="ij", sparse=True)
+    # One component at a time, so only two displacement fields are ever in memory.
+    for c in range(3):
+        psi1 = _lpt_component(phi1_k, c, -1.0, box_size, threads)
+        psi2 = _lpt_component(phi2_k, c, 1.0, box_size, threads)
+        pos[c] = np.broadcast_to(grid[c], (npart,) * 3).reshape(-1)
+        pos[c] += np.float32(d1) * psi1 + np.float32(d2) * psi2
+        # p = a^2 dx/dt = a^2 E dx/dlna (time in 1/H0).
+        mom[c] = np.float32(a2e * f1 * d1) * psi1 + np.float32(a2e * f2 * d2) * psi2
+    np.mod(pos, np.float32(box_size), out=pos)
+    pos[pos >= box_size] = 0.0  # float32 rounding of mod can return exactly box_size
+    return pos, mom
+
+
+def kick_drift_kick(pos: np.ndarray, mom: np.ndarray, a_steps: np.ndarray, nmesh: int,
+                    box_size: float, omega_m: float, threads: int = 1):
+    """Move ``pos`` and ``mom`` in place over ``a_steps`` with FastPM's kick-drift-kick,
+    yielding the scale factor after each drift (the positions are then at that ``a``).
+
+    Linear theory has x = q + D psi, p = G_p(a) psi and F = D psi (F = -grad phi,
+    nabla^2 phi = delta). Kick: dp = dG_p / D(a_force) * F; drift: dx = dD / G_p(a_half) * p;
+    both are exact for linear growth whatever the step, so large scales grow exactly as D(a).
+    The last kick is left out: it would only move momenta past the last output.
+    """
+    a_half = 0.5 * (a_steps[1:] + a_steps[:-1])
+    gp = functools.partial(_momentum_growth, omega_m=omega_m)
+    dg = functools.partial(growth_factor, omega_m=omega_m)
+    force = _pm_force(pos, nmesh, box_size, threads)
+    mom += np.float32((gp(a_half[0]) - gp(a_steps[0])) / dg(a_steps[0])) * force
+    for i in range(a_steps.size - 1):
+        a0, a1 = a_steps[i], a_steps[i + 1]
+        pos += np.float32((dg(a1) - dg(a0)) / gp(a_half[i])) * mom
+        np.mod(pos, np.float32(box_size), out=pos)
+        pos[pos >= box_size] = 0.0
+        yield a1
+        if i + 1 < a_half.size:
+            force = _pm_force(pos, nmesh, box_size, threads)
+            mom += np.float32((gp(a_half[i + 1]) - gp(a_half[i])) / dg(a1)) * force
