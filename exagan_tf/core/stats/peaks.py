@@ -45,7 +45,7 @@ import scipy.ndimage
 from numpy.typing import ArrayLike
 
 from exagan_tf.core.stats.batch import as_image_batch
-from exagan_tf.core.stats.pixels import chisq_per_bin
+from exagan_tf.core.stats.pixels import chisq_per_bin, two_image_sets
 from exagan_tf.errors import UserError
 
 #: Gaussian smoothing of the field before its maxima are found, in pixels.
@@ -152,12 +152,7 @@ def peak_chisq_per_bin(
     ``errors="poisson"`` takes ``count / n_images`` as the variance of the mean count. Bins
     where both errors are 0 are left out; 0.0 when all are.
     """
-    v = as_image_batch(val_images, "val_images")
-    g = as_image_batch(gen_images, "gen_images")
-    if errors not in ("sample", "poisson"):
-        raise UserError(f"errors: {errors!r} is not 'sample' or 'poisson'")
-    if errors == "sample" and min(v.shape[0], g.shape[0]) < 2:
-        raise UserError("errors='sample' needs at least 2 images per set; use errors='poisson'")
+    v, g = two_image_sets(val_images, gen_images, errors)
     if min(v.shape[1:] + g.shape[1:]) < (1 if periodic else 3):
         raise UserError(f"images of {v.shape[1:]} and {g.shape[1:]} pixels: peaks need at "
                         "least 3 x 3 pixels")

@@ -229,12 +229,7 @@ def hist_chisq_per_bin(
             a heavy-tailed counts distribution) when all values are > -1, else linearly; the
             range spans the finite values of both sets, so no pixel is lost.
     """
-    v = as_image_batch(val_images, "val_images")
-    g = as_image_batch(gen_images, "gen_images")
-    if errors not in ("sample", "poisson"):
-        raise UserError(f"errors: {errors!r} is not 'sample' or 'poisson'")
-    if errors == "sample" and min(v.shape[0], g.shape[0]) < 2:
-        raise UserError("errors='sample' needs at least 2 images per set; use errors='poisson'")
+    v, g = two_image_sets(val_images, gen_images, errors)
     if np.ndim(bins) == 0:
         lo, hi = _finite_range(v, g)
         use_log = log and lo > -1.0
@@ -256,6 +251,19 @@ def hist_chisq_per_bin(
             var = mean / x.size
         stats.append((mean, var))
     return chisq_per_bin(*stats)
+
+
+def two_image_sets(val_images: ArrayLike, gen_images: ArrayLike,
+                   errors: str) -> tuple[np.ndarray, np.ndarray]:
+    """Both sets as image batches, checked for a per-bin chi-square with ``errors`` "sample"
+    (2 or more images per set) or "poisson"."""
+    v = as_image_batch(val_images, "val_images")
+    g = as_image_batch(gen_images, "gen_images")
+    if errors not in ("sample", "poisson"):
+        raise UserError(f"errors: {errors!r} is not 'sample' or 'poisson'")
+    if errors == "sample" and min(v.shape[0], g.shape[0]) < 2:
+        raise UserError("errors='sample' needs at least 2 images per set; use errors='poisson'")
+    return v, g
 
 
 def chisq_per_bin(a: tuple, b: tuple) -> float:
