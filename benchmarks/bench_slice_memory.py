@@ -29,6 +29,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from exagan_tf.cosmo.slice_universes.memory import measure_slicing  # noqa: E402
 
 
 def write_cosmoflow(path: Path, seed: int, grid: int = 512) -> None:
@@ -65,49 +68,24 @@ def write_huge(path: Path, grid: int = 4096, chunk: int = 64) -> None:
         f["redshifts"] = np.array([0.0, 0.5, 1.5, 3.0])
 
 
-RSS_CHILD = """
-import sys, time
-import h5py, numpy, tqdm
-from exagan_tf.cosmo import slice_universes as su
-
-def rss(key):
-    with open("/proc/self/status") as fh:
-        return int(next(x for x in fh if x.startswith(key)).split()[1])
-
-with open("/proc/self/clear_refs", "w") as fh:
-    fh.write("5")
-before = rss("VmRSS:")
-t0 = time.perf_counter()
-su.main(sys.argv[1:])
-print("RSS", before / 1024, rss("VmHWM:") / 1024, time.perf_counter() - t0)
-"""
-
-
 def slice_case(inp: Path, out: Path, code: Path, *flags: str) -> dict:
     """Slice ``inp`` into ``out`` in a child with ``code``'s slicer; seconds and RSS."""
     shutil.rmtree(out, ignore_errors=True)
     args = ["--input", str(inp), "--output", str(out), "--no-progress", *flags]
     if "--workers" not in flags:
         args += ["--workers", "1"]
-    res = subprocess.run(
-        [sys.executable, "-c", RSS_CHILD, *args],
-        env={**os.environ, "PYTHONPATH": str(code)},
-        cwd=inp,  # not the repository: ``-c`` puts the working folder first on sys.path
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    # cwd: not the repository, since ``-c`` puts the working folder first on sys.path
+    measured = measure_slicing(args, pythonpath=code, cwd=inp, check=False)
+    res = measured.result
     lines = res.stdout.strip().splitlines()
-    rss = next((x.split()[1:] for x in lines if x.startswith("RSS")), None)
     record = {
         "rc": res.returncode,
         "summary": next((x for x in lines if "input files" in x), ""),
         "stderr": [x for x in res.stderr.splitlines() if "error" in x or "warning" in x],
     }
-    if rss:
-        before, peak, seconds = map(float, rss)
-        record.update(seconds=seconds, rss_before_mib=before, peak_rss_mib=peak,
-                      slicing_adds_mib=peak - before)
+    if measured.peak_mib is not None:
+        record.update(seconds=measured.seconds, rss_before_mib=measured.before_mib,
+                      peak_rss_mib=measured.peak_mib, slicing_adds_mib=measured.grew_mib)
     return record
 
 

@@ -7,8 +7,6 @@ Cubes are written the way CosmoFlow files are (``full`` (N, N, N, 4) int16 conti
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
@@ -18,6 +16,7 @@ import pytest
 from exagan_tf.cosmo import data
 from exagan_tf.cosmo import slice_universes as su
 from exagan_tf.cosmo.slice_universes import shards, tiling
+from exagan_tf.cosmo.slice_universes.memory import measure_slicing
 from exagan_tf.errors import UserError
 from tests.cosmo.test_slice_universes import cube, make_inputs, write_universe
 
@@ -232,32 +231,12 @@ def test_no_space_in_a_worker_stops_the_run_with_one_line(tmp_path, monkeypatch)
 # ------------------------------------------------------------------------ memory, slow check
 
 
-# A child process that slices and prints how much its resident memory grew while slicing: the
-# peak RSS (VmHWM, reset through /proc/self/clear_refs) minus the RSS once Python, NumPy, h5py and
-# the slicer are imported.
-RSS_CHILD = """
-import sys
-import h5py, numpy, tqdm
-from exagan_tf.cosmo import slice_universes as su
-from exagan_tf.cosmo.slice_universes import shards, tiling
-
-def rss(key):
-    with open("/proc/self/status") as fh:
-        return int(next(x for x in fh if x.startswith(key)).split()[1])
-
-with open("/proc/self/clear_refs", "w") as fh:
-    fh.write("5")
-before = rss("VmRSS:")
-su.main(sys.argv[1:])
-print((rss("VmHWM:") - before) / 1024)
-"""
-
-
 def slicing_rss_mib(*args: str) -> float:
-    """MiB the slicer's resident memory grew by, sliced in a child with ``args``."""
-    out = subprocess.run([sys.executable, "-c", RSS_CHILD, *args], check=True,
-                         capture_output=True, text=True).stdout
-    return float(out.split()[-1])
+    """MiB the slicer's resident memory grew by, sliced in a child with ``args`` (the import of
+    Python, NumPy, h5py and the slicer's modules not counted)."""
+    return measure_slicing(list(args), preload=(
+        "exagan_tf.cosmo.slice_universes.shards", "exagan_tf.cosmo.slice_universes.tiling",
+    )).grew_mib
 
 
 @pytest.mark.slow

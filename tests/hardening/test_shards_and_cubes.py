@@ -26,6 +26,7 @@ from exagan_tf import train
 from exagan_tf.cosmo import data
 from exagan_tf.cosmo import slice_universes as su
 from exagan_tf.cosmo.slice_universes import shards
+from exagan_tf.cosmo.slice_universes.memory import measure_slicing
 from exagan_tf.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -130,35 +131,17 @@ def huge_cube(path: Path, grid: int = 4096, chunk: int = 64) -> np.ndarray:
     return block
 
 
-RSS_CHILD = """
-import sys
-import h5py, numpy, tqdm
-from exagan_tf.cosmo import slice_universes as su
-from exagan_tf.cosmo.slice_universes import shards
-
-def rss(key):
-    with open("/proc/self/status") as fh:
-        return int(next(x for x in fh if x.startswith(key)).split()[1])
-
-with open("/proc/self/clear_refs", "w") as fh:
-    fh.write("5")
-before = rss("VmRSS:")
-su.main(sys.argv[1:])
-print((rss("VmHWM:") - before) / 1024)
-"""
-
-
 def test_huge_declared_cube_is_sliced_in_bounded_memory_with_a_warning(tmp_path):
     block = huge_cube(tmp_path / "in" / "huge.h5")
     out = tmp_path / "out"
     # --img-dim 16, two planes: 2 x 256^2 = 131,072 images (64 MiB shard); the slicer that read
     # whole planes and held them as tiles grew by 346 MiB here, streaming by 6 MiB
-    res = subprocess.run(
-        [sys.executable, "-c", RSS_CHILD, "--input", str(tmp_path / "in"), "--output", str(out),
-         "--img-dim", "16", "--step", "2048", "--workers", "1", "--no-progress"],
-        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+    measured = measure_slicing(
+        ["--input", str(tmp_path / "in"), "--output", str(out), "--img-dim", "16", "--step",
+         "2048", "--workers", "1", "--no-progress"],
+        pythonpath=REPO, preload=("exagan_tf.cosmo.slice_universes.shards",),
     )
-    grew = float(res.stdout.split()[-1])
+    res, grew = measured.result, measured.grew_mib
     assert grew < 32, grew
     warnings = [x for x in res.stderr.splitlines() if x.startswith("warning")]
     assert warnings == [
