@@ -42,7 +42,7 @@ def run(steps: int = 10, repeats: int = 3, samples: int = 128) -> dict:
     net = fm.build_velocity(fc)
     flow = FlowMatching(net, seed=0)
     flow.compile(optimizer=keras.optimizers.Adam(1e-3))
-    u_batch = fm.to_log_space(tf.constant(s_batch[: fc.batchsize]), fc.datascale)
+    u_batch = fm.to_log_space(tf.constant(s_batch[: fc.batchsize]))
     ds_flow = tf.data.Dataset.from_tensors(u_batch).repeat()
     assert s_batch.shape[1:] == image_shape(dc, fmt, channels=1)
 

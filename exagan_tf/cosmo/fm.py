@@ -51,12 +51,12 @@ def build_velocity(cfg):
 LOG_SCALE = 2.0 / 3.0  # u = LOG_SCALE ln(1 + x/a) - 1 (fm_space: log)
 
 
-def to_log_space(s_images, datascale: float):
+def to_log_space(s_images):
     """DCGAN-space images ``s`` (a tensor) as ``u = (2/3) ln(1 + x/a) - 1`` of the same counts
-    ``x = a(1 + s)/(1 - s)``: ``1 + x/a = 2/(1 - s)``, so ``u = (2/3) ln(2/(1 - s)) - 1``."""
+    ``x = a(1 + s)/(1 - s)``: ``1 + x/a = 2/(1 - s)``, so ``u = (2/3) ln(2/(1 - s)) - 1`` (the
+    scale ``a`` cancels)."""
     import tensorflow as tf
 
-    del datascale  # cancels: 1 + x/a depends on s alone
     return LOG_SCALE * tf.math.log(2.0 / (1.0 - s_images)) - 1.0
 
 
@@ -152,7 +152,7 @@ def train(cfg, tag: str, run_id, expts: Path, max_steps: int | None, argv: list[
             seed=cfg.seed + start, counts=[c for _, c in my_shards], dequantize=cfg.dequantize,
         )
         if cfg.fm_space == "log":
-            ds = ds.map(lambda s: to_log_space(s, cfg.datascale))
+            ds = ds.map(to_log_space)
         return ds
 
     dataset = distribute.distribute_input(strategy, make_data, cfg.batchsize)
